@@ -1,0 +1,139 @@
+"""How a session gets its bearer token: fixed, logged in, or provided.
+
+Leaf has no refresh flow: a session with a username and password logs in
+again before the token's ``exp`` and after a 401. Logins are single flight:
+however many calls find the token missing or stale at once, one login runs
+and the others wait for its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import attrs
+
+__all__ = ["Auth", "LoginAuth", "ProviderAuth", "StaticAuth", "jwt_expiry"]
+
+# Renew this long before `exp`, so a token never expires in flight.
+RENEW_EARLY = 60.0
+DAY = 86_400.0
+
+
+def jwt_expiry(token: str) -> float | None:
+    """Return the ``exp`` claim of a JWT (seconds since the epoch), or None.
+
+    Decodes the payload only: the token is Leaf's to verify, ours to carry.
+    """
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp = claims["exp"]
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        return None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    return float(exp)
+
+
+class Auth(Protocol):
+    """What the session asks of an authentication strategy."""
+
+    kind: str
+    renewable: bool
+
+    async def token(self) -> str:
+        """Return a bearer token to send."""
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` after Leaf refused it, if it is still the current one."""
+
+
+@attrs.define(repr=False)
+class StaticAuth:
+    """A fixed token: a 401 is final."""
+
+    _token: str
+    kind: str = attrs.field(default="token", init=False)
+    renewable: bool = attrs.field(default=False, init=False)
+
+    async def token(self) -> str:
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        return None
+
+
+@attrs.define(repr=False)
+class ProviderAuth:
+    """A user's async callable, asked for a token before every request.
+
+    After a 401 it is asked once more; the request is replayed only if it
+    returns a different token.
+    """
+
+    _provider: Callable[[], Awaitable[str]]
+    kind: str = attrs.field(default="token_provider", init=False)
+    renewable: bool = attrs.field(default=True, init=False)
+
+    async def token(self) -> str:
+        return await self._provider()
+
+    def invalidate(self, token: str) -> None:
+        return None
+
+
+@attrs.define(repr=False)
+class LoginAuth:
+    """Username and password, traded for a JWT at ``/api/authenticate``.
+
+    ``login`` does the HTTP exchange and returns the ``id_token``; this class
+    only decides when to call it, and makes sure one call at a time does.
+    """
+
+    _login: Callable[[], Awaitable[str]]
+    _lifetime: float
+    _clock: Callable[[], float] = time.time
+    _token: str | None = attrs.field(default=None, init=False)
+    _renew_at: float = attrs.field(default=0.0, init=False)
+    _lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
+    logins: int = attrs.field(default=0, init=False)
+    kind: str = attrs.field(default="login", init=False)
+    renewable: bool = attrs.field(default=True, init=False)
+
+    def _fresh(self) -> str | None:
+        if self._token is not None and self._clock() < self._renew_at:
+            return self._token
+        return None
+
+    async def token(self) -> str:
+        token = self._fresh()
+        if token is not None:
+            return token
+        async with self._lock:
+            # Whoever held the lock before us may have logged in already.
+            token = self._fresh()
+            if token is None:
+                token = await self._login()
+                self.logins += 1
+                now = self._clock()
+                expiry = jwt_expiry(token) or now + self._lifetime
+                self._token = token
+                if expiry > now:
+                    self._renew_at = expiry - min(RENEW_EARLY, (expiry - now) / 10)
+                else:
+                    # Already past `exp` by our clock: ours is probably the
+                    # skewed one, so use the token briefly and let a 401 decide.
+                    self._renew_at = now + RENEW_EARLY
+            return token
+
+    def invalidate(self, token: str) -> None:
+        # Only the token that failed: if another call already logged in
+        # again, its newer token stays.
+        if self._token == token:
+            self._token = None

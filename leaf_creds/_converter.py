@@ -1,0 +1,109 @@
+"""The one cattrs converter: every wire rule of Leaf's JSON lives here.
+
+Schemas and records are plain attrs classes that know nothing about the wire.
+This module owns the camelCase renames, the datetime forms and the enums, so
+a plugin author's attrs classes work with no converter code of their own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._fields import wire_name
+from ._models import CredentialStatus
+
+__all__ = ["format_datetime", "make_converter", "parse_datetime"]
+
+
+def parse_datetime(value: str | datetime) -> datetime:
+    """Parse one of Leaf's timestamps into an aware UTC datetime.
+
+    Leaf documents ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'``; 3-digit, no-fraction
+    and ``+00:00`` forms are accepted too. A timestamp without any offset is
+    taken as UTC, which is what Leaf's documented form means.
+
+    Raises:
+        ValueError: The text is not an ISO 8601 timestamp.
+    """
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """Format a datetime in Leaf's own form, ``2024-01-02T03:04:05.000006Z``."""
+    return parse_datetime(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str | datetime):
+        raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
+    return parse_datetime(value)
+
+
+def _structure_status(value: Any, _: type) -> CredentialStatus:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a status string, got {type(value).__name__}")
+    return CredentialStatus(value)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    # cattrs would turn 123 into "123"; a credential field of the wrong JSON
+    # type is more likely a mistake than something to coerce.
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return cls(value)
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+def make_converter() -> cattrs.Converter:
+    """Return a new converter configured for Leaf's JSON.
+
+    Every attrs class is read and written with the camelCase of its attribute
+    names (or a field's explicit ``wire`` name); unknown keys are ignored when
+    reading, and optional fields left at ``None`` are not written.
+    """
+    converter = cattrs.Converter()
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_unstructure_hook(datetime, format_datetime)
+    converter.register_structure_hook(CredentialStatus, _structure_status)
+    converter.register_structure_hook(str, _structure_str)
+    # StrEnum by name: its MRO puts `str` before `Enum`, so without this the
+    # str hooks above would handle every string enum.
+    converter.register_structure_hook(enum.StrEnum, _structure_str_enum)
+    converter.register_unstructure_hook(enum.Enum, _enum_value)
+    converter.register_unstructure_hook(enum.StrEnum, _enum_value)
+
+    def structure_factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
+        overrides: dict[str, Any] = {
+            a.name: override(rename=wire_name(a)) for a in attrs.fields(cls)
+        }
+        return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **overrides)
+
+    def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        overrides: dict[str, Any] = {
+            a.name: override(rename=wire_name(a), omit_if_default=a.default is None)
+            for a in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, converter, **overrides)
+
+    converter.register_structure_hook_factory(attrs.has, structure_factory)
+    converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return converter

@@ -1,0 +1,116 @@
+"""Sans-I/O: turn Leaf's answers into data or the right exception.
+
+Nothing here touches the network; the session feeds in ``(status, headers,
+body)`` and gets back parsed JSON or an exception to raise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._exceptions import APIError, DecodeError, FieldError, error_class
+from ._fields import MASK
+from ._retry import parse_retry_after
+
+__all__ = ["REQUEST_ID_HEADERS", "api_error", "parse_json", "redact"]
+
+# Leaf documents no request-id header; these are the ones its gateway (AWS)
+# and common proxies send. The first present wins.
+REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId", "X-Amz-Request-Id", "X-Correlation-Id")
+_BODY_LIMIT = 500
+_SECRET_MIN = 4  # Shorter "secrets" would mask ordinary words in messages.
+
+
+def redact(text: str | None, secrets: Iterable[str]) -> str | None:
+    """Replace every occurrence of a secret in ``text`` with ``***``."""
+    if not text:
+        return text
+    for secret in secrets:
+        if len(secret) >= _SECRET_MIN and secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def parse_json(body: bytes, *, method: str, url: str, status: int) -> Any:
+    """Parse a 2xx body; an empty body is ``None``.
+
+    Raises:
+        DecodeError: The body is not JSON.
+    """
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise DecodeError(
+            f"{status} from {method} {url} is not JSON ({len(body)} bytes)",
+            method=method,
+            url=url,
+            status=status,
+        ) from None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def api_error(
+    *,
+    status: int,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Iterable[str] = (),
+) -> APIError:
+    """Build the exception for a non-2xx answer.
+
+    Leaf's problem JSON (``title``, ``detail``, ``message``, ``errorKey``,
+    ``fieldErrors``...) is surfaced when present, else the raw text,
+    truncated. Any secret of the request is masked in every field, in case
+    the server echoes it back.
+    """
+    secrets = tuple(secrets)
+    text = body.decode("utf-8", "replace")
+    problem: Mapping[str, Any] = {}
+    if text.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, Mapping):
+            problem = parsed
+
+    def field(key: str) -> str | None:
+        return redact(_text(problem.get(key)), secrets)
+
+    raw_field_errors = problem.get("fieldErrors")
+    field_errors = [
+        FieldError(
+            object_name=redact(_text(item.get("objectName")), secrets),
+            field=redact(_text(item.get("field")), secrets),
+            message=redact(_text(item.get("message")), secrets),
+        )
+        for item in (raw_field_errors if isinstance(raw_field_errors, list) else [])
+        if isinstance(item, Mapping)
+    ]
+    raw = None if problem else (redact(text.strip(), secrets) or "")[:_BODY_LIMIT] or None
+    request_id = next((headers[h] for h in REQUEST_ID_HEADERS if h in headers), None)
+    return error_class(status)(
+        status=status,
+        method=method,
+        url=url,
+        request_id=request_id,
+        title=field("title"),
+        detail=field("detail"),
+        message=field("message"),
+        error_key=field("errorKey"),
+        type=field("type"),
+        field_errors=field_errors,
+        body=raw,
+        retry_after=parse_retry_after(headers),
+    )

@@ -1,0 +1,783 @@
+"""LeafSession: the async client. Auth, the retry loop, and a thin aiohttp layer.
+
+Data flows one way: a public method resolves the provider's resource, which
+builds the path and checks the input (pure); ``_request`` sends it with
+retries; ``_http`` turns the answer into data or an exception; the converter
+turns data into records.
+
+What is retried (see the README's "Retries" section):
+
+- GET and DELETE: connection errors, timeouts, 408, 429, 500, 502, 503, 504.
+  A DELETE whose earlier attempt may have been applied treats a later 404 as
+  success.
+- POST (create): only when the request provably never left (connection
+  refused, connect timeout) or the answer says it was not processed (408,
+  429, 503). When the outcome is unknown (read timeout, dropped connection,
+  500, 502, 504), the matching GET decides: the credential is there, so the
+  create is done; it is not, so the create is retried; the GET cannot tell,
+  so ``OutcomeUnknownError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar, overload
+
+import aiohttp
+import attrs
+import cattrs
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth
+from ._converter import make_converter
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    DecodeError,
+    LeafError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RequestTimeoutError,
+    TransportError,
+    ValidationError,
+)
+from ._http import api_error, parse_json
+from ._models import CredentialEvent, CredentialRecord
+from ._registry import Registry, default_registry
+from ._resource import CredentialResource
+from ._retry import RETRYABLE_STATUSES, RetryPolicy
+from ._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "LeafSession"]
+
+DEFAULT_BASE_URL: Final = "https://api.withleaf.io"
+USER_MANAGEMENT: Final = "/services/usermanagement/api"
+LOGIN_PATH: Final = "/api/authenticate"
+
+log = logging.getLogger("leaf_creds")
+
+S = TypeVar("S")
+R = TypeVar("R", bound=CredentialRecord)
+T = TypeVar("T")
+
+# Statuses that say the server did not process the request, so even a POST
+# may be sent again.
+_NOT_PROCESSED = frozenset({408, 429, 503})
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+@attrs.frozen
+class _Answer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    attempts: int
+
+
+@attrs.frozen
+class _Timeouts:
+    total: float
+    connect: float
+    client: aiohttp.ClientTimeout
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str, allow_http: bool) -> URL:
+    try:
+        url = URL(base_url)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"base_url is not a URL: {exc}") from None
+    if url.scheme not in {"https", "http"} or not url.host:
+        raise ValidationError("base_url must be an absolute https:// URL")
+    if url.query_string or url.fragment or url.user or url.password:
+        raise ValidationError("base_url must not carry credentials, a query or a fragment")
+    if url.scheme == "http" and not (allow_http or _is_loopback(url.host)):
+        raise ValidationError(
+            "base_url must be https:// (plain http is only allowed on a loopback host; "
+            "pass allow_http=True to send the bearer token in clear anyway)"
+        )
+    return url
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class LeafSession:
+    """An async client for Leaf's provider-credentials endpoints.
+
+    Use it as an async context manager, or call :meth:`aclose` when done::
+
+        async with LeafSession(token="...") as leaf:
+            record = await leaf.get(leaf_creds.SENTERA, user_id)
+
+    Args:
+        token: A fixed bearer token.
+        username: Log in with this Leaf account (with ``password``).
+        password: The account's password.
+        remember_me: Ask for a 30-day token instead of a 24-hour one.
+        token_provider: An async callable returning a bearer token, asked
+            before every request (it should cache).
+        base_url: The API host; the SDK appends the service paths itself.
+        session: An ``aiohttp.ClientSession`` to use; it is never closed by
+            us. Without one, the session creates its own and closes it.
+        timeout: Seconds one attempt may take in all.
+        connect_timeout: Seconds to get a connection.
+        retry: How transient failures are retried.
+        registry: The providers that slugs resolve to; a new
+            :func:`default_registry` when not given.
+        converter: The cattrs converter for Leaf's JSON; a new
+            :func:`make_converter` when not given.
+        allow_http: Allow a plain ``http://`` base URL on a non-loopback host.
+
+    Exactly one of ``token``, ``username``/``password`` and
+    ``token_provider`` must be given.
+
+    Raises:
+        ValidationError: The options are invalid.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        remember_me: bool = False,
+        token_provider: Callable[[], Awaitable[str]] | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        registry: Registry | None = None,
+        converter: cattrs.Converter | None = None,
+        allow_http: bool = False,
+    ) -> None:
+        url = _check_base_url(base_url, allow_http)
+        self._base_url = str(url).rstrip("/")
+        self._user_management = self._base_url + USER_MANAGEMENT
+        self._auth: Auth = self._make_auth(token, username, password, remember_me, token_provider)
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._timeouts = self._make_timeouts(timeout, connect_timeout)
+        self._retry = retry if retry is not None else RetryPolicy()
+        if not isinstance(self._retry, RetryPolicy):
+            raise ValidationError("retry must be a RetryPolicy")
+        self._registry = registry if registry is not None else default_registry()
+        self._converter = converter if converter is not None else make_converter()
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
+        }
+        self._event_list = self._converter.get_structure_hook(list[CredentialEvent])
+
+    def _make_auth(
+        self,
+        token: str | None,
+        username: str | None,
+        password: str | None,
+        remember_me: bool,
+        token_provider: Callable[[], Awaitable[str]] | None,
+    ) -> Auth:
+        kinds = [
+            name
+            for name, given in (
+                ("token", token is not None),
+                ("username/password", username is not None or password is not None),
+                ("token_provider", token_provider is not None),
+            )
+            if given
+        ]
+        if len(kinds) != 1:
+            raise ValidationError(
+                "pass exactly one of token=, username= with password=, or token_provider="
+                + (f" (got {' and '.join(kinds)})" if kinds else "")
+            )
+        if token is not None:
+            given: object = token
+            if not isinstance(given, str) or not given.strip():
+                raise ValidationError("token must be a non-empty string")
+            return StaticAuth(token)
+        if token_provider is not None:
+            if not callable(token_provider):
+                raise ValidationError("token_provider must be an async callable")
+            return ProviderAuth(token_provider)
+        if not (isinstance(username, str) and username and isinstance(password, str) and password):
+            raise ValidationError("username and password must both be non-empty strings")
+        credentials = {"username": username, "password": password, "rememberMe": remember_me}
+        return LoginAuth(
+            lambda: self._login(credentials), 30 * DAY if remember_me else DAY
+        )
+
+    @staticmethod
+    def _make_timeouts(total: float, connect: float) -> _Timeouts:
+        total = _positive("timeout", total)
+        connect = _positive("connect_timeout", connect)
+        return _Timeouts(total, connect, aiohttp.ClientTimeout(total=total, connect=connect))
+
+    def _timeouts_for(self, total: float | None, connect: float | None) -> _Timeouts:
+        if total is None and connect is None:
+            return self._timeouts
+        return self._make_timeouts(
+            self._timeouts.total if total is None else total,
+            self._timeouts.connect if connect is None else connect,
+        )
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<LeafSession base_url={self._base_url!r} auth={self._auth.kind}{state}>"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> LeafSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session if this object created it; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def base_url(self) -> str:
+        """The API host this session talks to."""
+        return self._base_url
+
+    @property
+    def registry(self) -> Registry:
+        """The providers that slugs resolve to."""
+        return self._registry
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy."""
+        return self._retry
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this LeafSession is closed")
+        if self._session is None:
+            # Created on first use, inside the running event loop.
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # -- providers ---------------------------------------------------------
+
+    @overload
+    def resource(self, provider: CredentialResource[S, R]) -> CredentialResource[S, R]: ...
+    @overload
+    def resource(self, provider: str) -> CredentialResource[Any, CredentialRecord]: ...
+    def resource(
+        self, provider: str | CredentialResource[Any, Any]
+    ) -> CredentialResource[Any, Any]:
+        """Return the resource for a provider slug or resource.
+
+        Raises:
+            UnknownProviderError: The slug is not registered.
+            ValidationError: ``provider`` is neither a string nor a resource.
+        """
+        if isinstance(provider, CredentialResource):
+            return provider
+        if isinstance(provider, str):
+            return self._registry.get(provider)
+        raise ValidationError(
+            f"provider must be a slug or a CredentialResource, got {type(provider).__name__}"
+        )
+
+    # -- the four operations -----------------------------------------------
+
+    @overload
+    async def get(
+        self,
+        provider: CredentialResource[Any, R],
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> R: ...
+    @overload
+    async def get(
+        self,
+        provider: str,
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> CredentialRecord: ...
+    async def get(
+        self,
+        provider: str | CredentialResource[Any, Any],
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> CredentialRecord:
+        """Return a Leaf user's credential for a provider.
+
+        Args:
+            provider: The provider's slug or resource.
+            user_id: The Leaf user's id.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to get a connection, for this call.
+
+        Raises:
+            NotFoundError: The user has no such credential, or no such user.
+            LeafError: Any other failure; see the exception tree.
+        """
+        record: CredentialRecord
+        record, _ = await self._get(
+            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
+        )
+        return record
+
+    @overload
+    async def create(
+        self,
+        provider: CredentialResource[S, R],
+        user_id: str,
+        credentials: S | Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> R: ...
+    @overload
+    async def create(
+        self,
+        provider: str,
+        user_id: str,
+        credentials: object,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> CredentialRecord: ...
+    async def create(
+        self,
+        provider: str | CredentialResource[Any, Any],
+        user_id: str,
+        credentials: object,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> CredentialRecord:
+        """Attach credentials for a provider to a Leaf user.
+
+        Args:
+            provider: The provider's slug or resource.
+            user_id: The Leaf user's id.
+            credentials: The provider's schema instance, or its camelCase
+                JSON body as a mapping.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to get a connection, for this call.
+
+        Returns:
+            The stored credential, as Leaf answered it.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            ConflictError: The user already has a credential for the provider.
+            OutcomeUnknownError: The create may have been applied and a GET
+                could not tell.
+            LeafError: Any other failure; see the exception tree.
+        """
+        record: CredentialRecord
+        record, _ = await self._create(
+            self.resource(provider),
+            user_id,
+            credentials,
+            self._timeouts_for(timeout, connect_timeout),
+        )
+        return record
+
+    async def delete(
+        self,
+        provider: str | CredentialResource[Any, Any],
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        """Detach a provider's credential from a Leaf user.
+
+        Raises:
+            NotFoundError: There was no such credential to delete.
+            LeafError: Any other failure; see the exception tree.
+        """
+        await self._delete(
+            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
+        )
+
+    async def events(
+        self,
+        provider: str | CredentialResource[Any, Any],
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> list[CredentialEvent]:
+        """Return the troubleshooting log of a Leaf user's credential.
+
+        Leaf keeps 30 days of events and drops them with the credential.
+
+        Raises:
+            NotFoundError: No such credential or user.
+            LeafError: Any other failure; see the exception tree.
+        """
+        events, _ = await self._events(
+            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
+        )
+        return events
+
+    # -- operations that also report their attempts (used by bulk) ---------
+
+    async def _get(
+        self, resource: CredentialResource[Any, R], user_id: str, timeouts: _Timeouts
+    ) -> tuple[R, int]:
+        url = self._user_management + resource.path(user_id)
+        answer = await self._request("GET", url, timeouts=timeouts)
+        return self._record(resource, answer, "GET", url), answer.attempts
+
+    async def _create(
+        self,
+        resource: CredentialResource[S, R],
+        user_id: str,
+        credentials: object,
+        timeouts: _Timeouts,
+    ) -> tuple[R, int]:
+        url = self._user_management + resource.path(user_id)
+        if isinstance(credentials, Mapping):
+            schema = resource.credentials_from_wire(credentials, converter=self._converter)
+        else:
+            schema = resource.validate(credentials)
+        body = self._converter.unstructure(schema, resource.schema)
+        secrets = [
+            value
+            for f in resource.fields
+            if f.secret and isinstance(value := body.get(f.wire), str)
+        ]
+
+        async def existing_credential(failure: LeafError, attempts: int) -> _Answer | None:
+            # The create's outcome is unknown. One credential per provider
+            # per user means the matching GET tells whether it was applied.
+            try:
+                found = await self._request("GET", url, timeouts=timeouts)
+            except NotFoundError:
+                return None
+            except LeafError as exc:
+                raise OutcomeUnknownError(
+                    f"the create of {resource.slug} credentials for Leaf user {user_id!r} "
+                    f"may or may not have been applied: it failed with {_reason(failure)}, "
+                    f"and the GET that would tell failed with {_reason(exc)}. Check with "
+                    f"get({resource.slug!r}, {user_id!r}) before creating it again.",
+                    provider=resource.slug,
+                    user_id=user_id,
+                    attempts=attempts,
+                ) from failure
+            log.debug("POST %s: outcome was unknown; the credential exists", url)
+            return found
+
+        answer = await self._request(
+            "POST",
+            url,
+            data=json.dumps(body).encode(),
+            timeouts=timeouts,
+            secrets=secrets,
+            reconcile=existing_credential,
+        )
+        return self._record(resource, answer, "POST", url), answer.attempts
+
+    async def _delete(
+        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
+    ) -> tuple[None, int]:
+        url = self._user_management + resource.path(user_id)
+        answer = await self._request("DELETE", url, timeouts=timeouts)
+        return None, answer.attempts
+
+    async def _events(
+        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
+    ) -> tuple[list[CredentialEvent], int]:
+        url = self._user_management + resource.events_path(user_id)
+        answer = await self._request("GET", url, timeouts=timeouts)
+        data = parse_json(answer.body, method="GET", url=url, status=answer.status)
+        if not isinstance(data, list):
+            raise DecodeError(
+                f"{answer.status} from GET {url}: expected a JSON array of events",
+                method="GET",
+                url=url,
+                status=answer.status,
+            )
+        events: list[CredentialEvent] = self._structure(
+            self._event_list, data, list[CredentialEvent], "GET", url, answer.status
+        )
+        return events, answer.attempts
+
+    def _record(
+        self, resource: CredentialResource[Any, R], answer: _Answer, method: str, url: str
+    ) -> R:
+        data = parse_json(answer.body, method=method, url=url, status=answer.status)
+        if not isinstance(data, dict):
+            raise DecodeError(
+                f"{answer.status} from {method} {url}: expected a JSON object",
+                method=method,
+                url=url,
+                status=answer.status,
+            )
+        hook = self._converter.get_structure_hook(resource.record)
+        record: R = self._structure(hook, data, resource.record, method, url, answer.status)
+        return record
+
+    @staticmethod
+    def _structure(
+        hook: Callable[[Any, Any], T], data: Any, cls: Any, method: str, url: str, status: int
+    ) -> T:
+        try:
+            return hook(data, cls)
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+            lines = (
+                cattrs.transform_error(exc)
+                if isinstance(exc, cattrs.BaseValidationError)
+                else [type(exc).__name__]
+            )
+            raise DecodeError(
+                f"{status} from {method} {url} does not fit {getattr(cls, '__name__', cls)}: "
+                + "; ".join(lines),
+                method=method,
+                url=url,
+                status=status,
+            ) from exc
+
+    # -- authentication ----------------------------------------------------
+
+    async def _login(self, credentials: Mapping[str, Any]) -> str:
+        url = self._base_url + LOGIN_PATH
+        secrets = [str(credentials["password"])]
+        try:
+            answer = await self._request(
+                "POST",
+                url,
+                data=json.dumps(credentials).encode(),
+                timeouts=self._timeouts,
+                secrets=secrets,
+                authenticated=False,
+                # Logging in twice is harmless: it only issues another token.
+                idempotent=True,
+            )
+        except APIError as exc:
+            if exc.status in {400, 401, 403}:
+                raise AuthenticationError(
+                    status=exc.status,
+                    method="POST",
+                    url=url,
+                    request_id=exc.request_id,
+                    title="login failed",
+                    detail=exc.detail or exc.title or exc.message,
+                    attempts=exc.attempts,
+                ) from exc
+            raise
+        data = parse_json(answer.body, method="POST", url=url, status=answer.status)
+        token = data.get("id_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(
+                status=answer.status, method="POST", url=url, title="login answer has no id_token"
+            )
+        return token
+
+    # -- the retry loop ----------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeouts: _Timeouts,
+        data: bytes | None = None,
+        secrets: list[str] | None = None,
+        reconcile: Callable[[LeafError, int], Awaitable[_Answer | None]] | None = None,
+        authenticated: bool = True,
+        idempotent: bool | None = None,
+    ) -> _Answer:
+        """Send one logical request with auth and retries; return a 2xx answer."""
+        if idempotent is None:
+            idempotent = method != "POST"
+        policy = self._retry
+        attempt = retries = 0
+        replayed_401 = False
+        maybe_applied = False
+        while True:
+            attempt += 1
+            token = await self._auth.token() if authenticated else None
+            try:
+                answer = await self._send(method, url, data, token, timeouts, attempt)
+            except TransportError as exc:
+                failure: LeafError = exc
+                exc.attempts = attempt
+                # Not sent at all, or sent with an unknown outcome.
+                unknown = exc.sent is not False
+                retry_after = None
+            else:
+                status = answer.status
+                if status < 300:
+                    return attrs.evolve(answer, attempts=attempt)
+                if (
+                    status == 401
+                    and token is not None
+                    and self._auth.renewable
+                    and not replayed_401
+                ):
+                    # The token was refused: forget it, get a new one, replay
+                    # once. Not a retry: the request was never processed.
+                    self._auth.invalidate(token)
+                    replayed_401 = True
+                    log.debug("%s %s: 401, renewing the token and replaying", method, url)
+                    continue
+                if status == 404 and method == "DELETE" and maybe_applied:
+                    # An earlier attempt was probably applied; gone is gone.
+                    log.debug("%s %s: 404 after a lost attempt, already deleted", method, url)
+                    return attrs.evolve(answer, attempts=attempt)
+                error = self._api_error(method, url, answer, token, secrets)
+                error.attempts = attempt
+                failure = error
+                if status not in RETRYABLE_STATUSES:
+                    raise error
+                unknown = status not in _NOT_PROCESSED
+                retry_after = error.retry_after
+            if unknown:
+                maybe_applied = True
+                if not idempotent and reconcile is not None:
+                    found = await reconcile(failure, attempt)
+                    if found is not None:
+                        return attrs.evolve(found, attempts=attempt)
+            if retries >= policy.max_retries:
+                raise failure
+            if retry_after is not None and retry_after > policy.retry_after_max:
+                raise failure
+            if not idempotent and unknown and reconcile is None:
+                raise failure
+            delay = retry_after if retry_after is not None else policy.backoff(retries + 1)
+            retries += 1
+            log.debug(
+                "%s %s: retry %d/%d in %.3fs after %s",
+                method,
+                url,
+                retries,
+                policy.max_retries,
+                delay,
+                _reason(failure),
+            )
+            await asyncio.sleep(delay)
+
+    def _api_error(
+        self,
+        method: str,
+        url: str,
+        answer: _Answer,
+        token: str | None,
+        secrets: list[str] | None,
+    ) -> APIError:
+        hidden = [*(secrets or ()), *((token,) if token else ())]
+        error = api_error(
+            status=answer.status,
+            method=method,
+            url=url,
+            headers=answer.headers,
+            body=answer.body,
+            secrets=hidden,
+        )
+        if 300 <= answer.status < 400:
+            # Following a redirect could hand the bearer token to another host.
+            location = URL(answer.headers.get("Location", ""))
+            target = str(location.origin()) if location.absolute else location.path
+            error.detail = f"redirect to {target} not followed"
+        return error
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        token: str | None,
+        timeouts: _Timeouts,
+        attempt: int,
+    ) -> _Answer:
+        """Make one HTTP attempt; translate aiohttp's exceptions, and only here."""
+        headers = dict(self._headers)
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        target = URL(url, encoded=True)
+        started = time.perf_counter()
+        try:
+            async with self._http().request(
+                method,
+                target,
+                data=data,
+                headers=headers,
+                timeout=timeouts.client,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                answer = _Answer(response.status, response.headers, body, attempt)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise RequestTimeoutError(
+                f"no connection within {timeouts.connect:g}s", method=method, url=url, sent=False
+            ) from exc
+        except TimeoutError as exc:
+            raise RequestTimeoutError(
+                f"no complete answer within {timeouts.total:g}s", method=method, url=url
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError(
+                f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}",
+                method=method,
+                url=url,
+                sent=False,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"connection failed: {type(exc).__name__}", method=method, url=url
+            ) from exc
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d in %.1f ms (attempt %d)",
+                method,
+                target.raw_path,
+                answer.status,
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
+        return answer
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        return f"{type(error).__name__} {error.status}"
+    return f"{type(error).__name__} ({error.args[0] if error.args else ''})"

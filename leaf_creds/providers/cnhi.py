@@ -1,0 +1,36 @@
+"""CNHI: OAuth client and refresh token of CNH Industrial's API."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import field
+from .._models import ClientEnvironment, CredentialRecord
+from .._resource import CredentialResource, to_client_environment
+
+__all__ = ["CNHI", "CnhiCredentials", "CnhiRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class CnhiCredentials:
+    """The body that attaches CNHI credentials to a Leaf user."""
+
+    client_id: str
+    client_secret: str = field(secret=True)
+    subscription_key: str = field(secret=True)
+    refresh_token: str = field(secret=True)
+    client_environment: ClientEnvironment = field(converter=to_client_environment)
+
+
+@attrs.frozen(kw_only=True)
+class CnhiRecord(CredentialRecord):
+    """CNHI credentials as Leaf stores them."""
+
+    client_id: str | None = None
+    client_secret: str | None = field(secret=True, default=None)
+    refresh_token: str | None = field(secret=True, default=None)
+    client_environment: ClientEnvironment | None = None
+    subscription_key: str | None = field(secret=True, default=None)
+
+
+CNHI = CredentialResource("cnhi", CnhiCredentials, CnhiRecord, name="CNHI")

@@ -1,0 +1,33 @@
+"""Sentera: username and password of a Sentera organization."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import field
+from .._models import CredentialRecord
+from .._resource import CredentialResource
+
+__all__ = ["SENTERA", "SenteraCredentials", "SenteraRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class SenteraCredentials:
+    """The body that attaches Sentera credentials to a Leaf user."""
+
+    username: str
+    password: str = field(secret=True)
+    organization_name: str
+
+
+@attrs.frozen(kw_only=True)
+class SenteraRecord(CredentialRecord):
+    """Sentera credentials as Leaf stores them."""
+
+    username: str | None = None
+    auth_token: str | None = field(secret=True, default=None)
+    organization_id: str | None = None
+    organization_name: str | None = None
+
+
+SENTERA = CredentialResource("sentera", SenteraCredentials, SenteraRecord, name="Sentera")
