@@ -1,12 +1,13 @@
-"""Field metadata for credential schemas and records: secrets and wire names.
+"""Field conventions for credential schemas and records: secrets and wire names.
 
-A schema or record is a plain attrs class. Two facts about a field matter to
-leaf_creds, and both live in the field's metadata under one key so that no
-other library's metadata is disturbed:
+A schema or record is a plain attrs class, typed with ordinary
+``attrs.field`` calls so mypy's attrs support sees every default. Two facts
+about a field matter to leaf_creds:
 
-- ``secret``: the value is masked as ``'***'`` in reprs and in CLI output.
-- ``wire``: the JSON key on Leaf's wire, when it is not the camelCase of the
-  attribute name.
+- a secret is declared with ``attrs.field(repr=masked)``: its value shows as
+  ``'***'`` in reprs and is masked in CLI output;
+- a JSON key that is not the camelCase of the attribute name is declared
+  with ``attrs.field(metadata=wire("apid"))``.
 """
 
 from __future__ import annotations
@@ -16,60 +17,44 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MASK", "field", "is_secret", "secret_repr", "wire_name"]
+__all__ = ["MASK", "camel_case", "is_secret", "masked", "wire", "wire_name"]
 
 MASK = "***"
-_META_KEY = "leaf_creds"
+_META_KEY = "leaf_creds.wire"
 
 # Used only for plain attrs classes whose author said nothing: a field whose
 # name looks like a secret is treated as one (masking too much is the safe error).
+# `token_metadata` (scopes) is not a secret; `access_token_client` is.
 _SECRET_NAME = re.compile(
-    r"(password|secret|token|(^|_)key$|api_key|private|initialization_vector|credential)"
+    r"password|secret|private|initialization_vector|(^|_)(token|key)$|_token_"
 )
 _CAMEL_BOUNDARY = re.compile(r"_([a-z0-9])")
 
 
-def secret_repr(value: object) -> str:
-    """Return the repr of a secret value: ``'***'``, or ``None`` when unset."""
+def masked(value: object) -> str:
+    """Return the repr of a secret value: ``'***'``, or ``None`` when unset.
+
+    Pass it as ``attrs.field(repr=masked)`` to declare a field secret.
+    """
     return "None" if value is None else repr(MASK)
 
 
-def field(
-    *,
-    secret: bool = False,
-    wire: str | None = None,
-    default: Any = attrs.NOTHING,
-    **kwargs: Any,
-) -> Any:
-    """Return an attrs field carrying leaf_creds metadata.
+def wire(name: str) -> dict[str, Any]:
+    """Return field metadata naming the field's JSON key on Leaf's wire.
 
-    Args:
-        secret: Mask the value in reprs and CLI output.
-        wire: The JSON key on Leaf's wire, when not the camelCase of the name.
-        default: The attribute's default; without one the field is required.
-        **kwargs: Passed on to :func:`attrs.field`.
+    Use it as ``attrs.field(metadata=wire("apid"))`` when the key is not the
+    camelCase of the attribute name.
     """
-    metadata = dict(kwargs.pop("metadata", None) or {})
-    metadata[_META_KEY] = {"secret": secret, "wire": wire}
-    if secret:
-        kwargs.setdefault("repr", secret_repr)
-    return attrs.field(default=default, metadata=metadata, **kwargs)
-
-
-def _options(attribute: attrs.Attribute[Any]) -> dict[str, Any]:
-    options: dict[str, Any] = attribute.metadata.get(_META_KEY, {})
-    return options
+    return {_META_KEY: name}
 
 
 def is_secret(attribute: attrs.Attribute[Any]) -> bool:
     """Tell whether a field holds a secret.
 
-    An explicit ``field(secret=...)`` decides; otherwise a field hidden from
-    its repr, or one whose name looks like a secret, counts as one.
+    A field declared with ``repr=masked`` or hidden from its repr is one; so
+    is a field whose name looks like a secret (``password``, ``*_token``,
+    ``*_key``...), in case its author forgot.
     """
-    options = _options(attribute)
-    if "secret" in options and (options["secret"] or attribute.repr is True):
-        return bool(options["secret"])
     return attribute.repr is not True or bool(_SECRET_NAME.search(attribute.name))
 
 
@@ -80,5 +65,6 @@ def camel_case(name: str) -> str:
 
 def wire_name(attribute: attrs.Attribute[Any]) -> str:
     """Return the JSON key of a field on Leaf's wire."""
-    wire: str | None = _options(attribute).get("wire")
-    return wire or camel_case(attribute.name)
+    name: str | None = attribute.metadata.get(_META_KEY)
+    return name or camel_case(attribute.name)
+

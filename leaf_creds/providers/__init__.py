@@ -7,17 +7,101 @@ Each module defines the create schema, the record and the
 
 from __future__ import annotations
 
+from ._common import TokenMetadata
+from .ag_leader import AG_LEADER, AgLeaderCredentials, AgLeaderRecord
+from .agrimatics import AGRIMATICS, AgrimaticsCredentials, AgrimaticsRecord
+from .agvance import AGVANCE, AgvanceCredentials, AgvanceRecord
+from .claas import CLAAS, ClaasCredentials, ClaasRecord
+from .climate_field_view import (
+    CLIMATE_FIELD_VIEW,
+    ClimateFieldViewCredentials,
+    ClimateFieldViewRecord,
+)
 from .cnhi import CNHI, CnhiCredentials, CnhiRecord
+from .cnhi_field_ops import CNHI_FIELD_OPS, CnhiFieldOpsCredentials, CnhiFieldOpsRecord
+from .farm_engage import FARM_ENGAGE, FarmEngageCredentials, FarmEngageRecord
+from .john_deere import JOHN_DEERE, JohnDeereCredentials, JohnDeereRecord
+from .lindsay import LINDSAY, LindsayCredentials, LindsayRecord
+from .panorama import PANORAMA, PanoramaCredentials, PanoramaRecord
+from .raven import RAVEN, RavenCredentials, RavenRecord
+from .raven_slingshot import RAVEN_SLINGSHOT, RavenSlingshotCredentials, RavenSlingshotRecord
 from .sentera import SENTERA, SenteraCredentials, SenteraRecord
+from .stara import STARA, StaraCredentials, StaraRecord
+from .trimble import TRIMBLE, TrimbleCredentials, TrimbleRecord
+from .valley import VALLEY, ValleyCredentials, ValleyRecord
 
 __all__ = [
+    "AGRIMATICS",
+    "AGVANCE",
+    "AG_LEADER",
     "BUILTIN",
+    "CLAAS",
+    "CLIMATE_FIELD_VIEW",
     "CNHI",
+    "CNHI_FIELD_OPS",
+    "FARM_ENGAGE",
+    "JOHN_DEERE",
+    "LINDSAY",
+    "PANORAMA",
+    "RAVEN",
+    "RAVEN_SLINGSHOT",
     "SENTERA",
+    "STARA",
+    "TRIMBLE",
+    "VALLEY",
+    "AgLeaderCredentials",
+    "AgLeaderRecord",
+    "AgrimaticsCredentials",
+    "AgrimaticsRecord",
+    "AgvanceCredentials",
+    "AgvanceRecord",
+    "ClaasCredentials",
+    "ClaasRecord",
+    "ClimateFieldViewCredentials",
+    "ClimateFieldViewRecord",
     "CnhiCredentials",
+    "CnhiFieldOpsCredentials",
+    "CnhiFieldOpsRecord",
     "CnhiRecord",
+    "FarmEngageCredentials",
+    "FarmEngageRecord",
+    "JohnDeereCredentials",
+    "JohnDeereRecord",
+    "LindsayCredentials",
+    "LindsayRecord",
+    "PanoramaCredentials",
+    "PanoramaRecord",
+    "RavenCredentials",
+    "RavenRecord",
+    "RavenSlingshotCredentials",
+    "RavenSlingshotRecord",
     "SenteraCredentials",
     "SenteraRecord",
+    "StaraCredentials",
+    "StaraRecord",
+    "TokenMetadata",
+    "TrimbleCredentials",
+    "TrimbleRecord",
+    "ValleyCredentials",
+    "ValleyRecord",
 ]
 
-BUILTIN = (SENTERA, CNHI)
+BUILTIN = (
+    SENTERA,
+    CNHI,
+    JOHN_DEERE,
+    CLIMATE_FIELD_VIEW,
+    CNHI_FIELD_OPS,
+    TRIMBLE,
+    FARM_ENGAGE,
+    AG_LEADER,
+    RAVEN,
+    RAVEN_SLINGSHOT,
+    STARA,
+    AGVANCE,
+    LINDSAY,
+    VALLEY,
+    PANORAMA,
+    CLAAS,
+    AGRIMATICS,
+)

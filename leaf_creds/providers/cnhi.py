@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from .._fields import field
+from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
 from .._resource import CredentialResource, to_client_environment
 
@@ -16,10 +16,10 @@ class CnhiCredentials:
     """The body that attaches CNHI credentials to a Leaf user."""
 
     client_id: str
-    client_secret: str = field(secret=True)
-    subscription_key: str = field(secret=True)
-    refresh_token: str = field(secret=True)
-    client_environment: ClientEnvironment = field(converter=to_client_environment)
+    client_secret: str = attrs.field(repr=masked)
+    subscription_key: str = attrs.field(repr=masked)
+    refresh_token: str = attrs.field(repr=masked)
+    client_environment: ClientEnvironment = attrs.field(converter=to_client_environment)
 
 
 @attrs.frozen(kw_only=True)
@@ -27,10 +27,10 @@ class CnhiRecord(CredentialRecord):
     """CNHI credentials as Leaf stores them."""
 
     client_id: str | None = None
-    client_secret: str | None = field(secret=True, default=None)
-    refresh_token: str | None = field(secret=True, default=None)
+    client_secret: str | None = attrs.field(repr=masked, default=None)
+    refresh_token: str | None = attrs.field(repr=masked, default=None)
     client_environment: ClientEnvironment | None = None
-    subscription_key: str | None = field(secret=True, default=None)
+    subscription_key: str | None = attrs.field(repr=masked, default=None)
 
 
 CNHI = CredentialResource("cnhi", CnhiCredentials, CnhiRecord, name="CNHI")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from .._fields import field
+from .._fields import masked
 from .._models import CredentialRecord
 from .._resource import CredentialResource
 
@@ -16,7 +16,7 @@ class SenteraCredentials:
     """The body that attaches Sentera credentials to a Leaf user."""
 
     username: str
-    password: str = field(secret=True)
+    password: str = attrs.field(repr=masked)
     organization_name: str
 
 
@@ -25,7 +25,7 @@ class SenteraRecord(CredentialRecord):
     """Sentera credentials as Leaf stores them."""
 
     username: str | None = None
-    auth_token: str | None = field(secret=True, default=None)
+    auth_token: str | None = attrs.field(repr=masked, default=None)
     organization_id: str | None = None
     organization_name: str | None = None
 

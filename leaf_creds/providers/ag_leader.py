@@ -1,0 +1,34 @@
+"""AgLeader: application key pair and a grower's refresh token."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import masked
+from .._models import CredentialRecord
+from .._resource import CredentialResource
+
+__all__ = ["AG_LEADER", "AgLeaderCredentials", "AgLeaderRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class AgLeaderCredentials:
+    """The body that attaches AgLeader credentials to a Leaf user."""
+
+    refresh_token: str = attrs.field(repr=masked)
+    public_key: str
+    private_key: str = attrs.field(repr=masked)
+    access_token: str | None = attrs.field(repr=masked, default=None)
+
+
+@attrs.frozen(kw_only=True)
+class AgLeaderRecord(CredentialRecord):
+    """AgLeader credentials as Leaf stores them."""
+
+    access_token: str | None = attrs.field(repr=masked, default=None)
+    refresh_token: str | None = attrs.field(repr=masked, default=None)
+    public_key: str | None = None
+    private_key: str | None = attrs.field(repr=masked, default=None)
+
+
+AG_LEADER = CredentialResource("ag-leader", AgLeaderCredentials, AgLeaderRecord, name="AgLeader")

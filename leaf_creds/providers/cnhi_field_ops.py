@@ -1,0 +1,41 @@
+"""CNHI FieldOps: CNH Industrial's newer API; existing CNHI keys do not work."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import masked
+from .._models import ClientEnvironment, CredentialRecord
+from .._resource import CredentialResource, to_client_environment
+
+__all__ = ["CNHI_FIELD_OPS", "CnhiFieldOpsCredentials", "CnhiFieldOpsRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class CnhiFieldOpsCredentials:
+    """The body that attaches CNHI FieldOps credentials to a Leaf user."""
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+    subscription_key: str = attrs.field(repr=masked)
+    refresh_token: str = attrs.field(repr=masked)
+    # Leaf defaults it to STAGE; we send the default explicitly.
+    client_environment: ClientEnvironment = attrs.field(
+        converter=to_client_environment, default=ClientEnvironment.STAGE
+    )
+
+
+@attrs.frozen(kw_only=True)
+class CnhiFieldOpsRecord(CredentialRecord):
+    """CNHI FieldOps credentials as Leaf stores them."""
+
+    client_id: str | None = None
+    client_secret: str | None = attrs.field(repr=masked, default=None)
+    refresh_token: str | None = attrs.field(repr=masked, default=None)
+    client_environment: ClientEnvironment | None = None
+    subscription_key: str | None = attrs.field(repr=masked, default=None)
+
+
+CNHI_FIELD_OPS = CredentialResource(
+    "cnhi-field-ops", CnhiFieldOpsCredentials, CnhiFieldOpsRecord, name="CNHI FieldOps"
+)

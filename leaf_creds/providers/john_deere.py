@@ -1,0 +1,40 @@
+"""John Deere: OAuth application key and secret with a grower's refresh token."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import masked
+from .._models import ClientEnvironment, CredentialRecord
+from .._resource import CredentialResource, to_client_environment
+from ._common import TokenMetadata
+
+__all__ = ["JOHN_DEERE", "JohnDeereCredentials", "JohnDeereRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class JohnDeereCredentials:
+    """The body that attaches John Deere credentials to a Leaf user."""
+
+    # The application's client id, which John Deere calls a key.
+    client_key: str
+    client_secret: str = attrs.field(repr=masked)
+    refresh_token: str = attrs.field(repr=masked)
+    client_environment: ClientEnvironment = attrs.field(converter=to_client_environment)
+
+
+@attrs.frozen(kw_only=True)
+class JohnDeereRecord(CredentialRecord):
+    """John Deere credentials as Leaf stores them."""
+
+    token_metadata: TokenMetadata | None = None
+    client_key: str | None = None
+    client_secret: str | None = attrs.field(repr=masked, default=None)
+    access_token: str | None = attrs.field(repr=masked, default=None)
+    refresh_token: str | None = attrs.field(repr=masked, default=None)
+    client_environment: ClientEnvironment | None = None
+
+
+JOHN_DEERE = CredentialResource(
+    "john-deere", JohnDeereCredentials, JohnDeereRecord, name="John Deere"
+)

@@ -1,0 +1,37 @@
+"""Lindsay: OAuth client and a grower's refresh token."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._fields import masked
+from .._models import ClientEnvironment, CredentialRecord
+from .._resource import CredentialResource, to_client_environment
+from ._common import TokenMetadata
+
+__all__ = ["LINDSAY", "LindsayCredentials", "LindsayRecord"]
+
+
+@attrs.frozen(kw_only=True)
+class LindsayCredentials:
+    """The body that attaches Lindsay credentials to a Leaf user."""
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+    refresh_token: str = attrs.field(repr=masked)
+    client_environment: ClientEnvironment = attrs.field(converter=to_client_environment)
+
+
+@attrs.frozen(kw_only=True)
+class LindsayRecord(CredentialRecord):
+    """Lindsay credentials as Leaf stores them."""
+
+    token_metadata: TokenMetadata | None = None
+    client_id: str | None = None
+    client_secret: str | None = attrs.field(repr=masked, default=None)
+    client_environment: ClientEnvironment | None = None
+    access_token: str | None = attrs.field(repr=masked, default=None)
+    refresh_token: str | None = attrs.field(repr=masked, default=None)
+
+
+LINDSAY = CredentialResource("lindsay", LindsayCredentials, LindsayRecord, name="Lindsay")

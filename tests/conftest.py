@@ -1,0 +1,73 @@
+"""Shared fixtures: aioresponses made to work with aiohttp 3.14."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import CallbackResult, aioresponses
+
+BASE = "https://api.withleaf.io"
+UM = BASE + "/services/usermanagement/api"
+
+
+class _SentStream:
+    """Stands in for the request writer of a request that was already sent."""
+
+    output_size = 0
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    # aiohttp 3.14 made `stream_writer` required; aioresponses 0.7.9 does not
+    # pass it (pnuckowski/aioresponses#289). Default it for mocked answers.
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _SentStream())
+        super().__init__(method, url, **kwargs)
+
+
+class LeafMock(aioresponses):
+    """aioresponses whose answers aiohttp 3.14 can build."""
+
+    def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("response_class", _CompatResponse)
+        super().add(url, method, *args, **kwargs)
+
+
+@pytest.fixture
+def http() -> Iterator[LeafMock]:
+    """Mock every aiohttp request of the test; unmatched ones fail."""
+    mock = LeafMock()
+    with mock:
+        yield mock
+
+
+@pytest.fixture
+async def raw_paths() -> Any:
+    """Serve any request on 127.0.0.1 with a Sentera record; collect each raw path."""
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.json_response({"id": "x", "status": "OK"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+def callback_result(**kwargs: Any) -> CallbackResult:
+    """Build an aioresponses CallbackResult that aiohttp 3.14 can turn into a response."""
+    kwargs.setdefault("response_class", _CompatResponse)
+    return CallbackResult(**kwargs)

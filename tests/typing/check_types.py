@@ -1,0 +1,56 @@
+"""Typing-only checks, run by `mypy --strict` (never executed by pytest).
+
+Passing a CredentialResource gives the provider's own record type; passing a
+slug gives the common CredentialRecord.
+"""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+import leaf_creds as lc
+
+
+async def typed_path(leaf: lc.LeafSession, user_id: str) -> None:
+    """The resource object carries the record type through every call."""
+    sentera = await leaf.get(lc.SENTERA, user_id)
+    assert_type(sentera, lc.SenteraRecord)
+    assert_type(sentera.auth_token, str | None)
+
+    cnhi = await leaf.create(
+        lc.CNHI,
+        user_id,
+        lc.CnhiCredentials(
+            client_id="c",
+            client_secret="s",
+            subscription_key="k",
+            refresh_token="r",
+            client_environment="STAGE",
+        ),
+    )
+    assert_type(cnhi, lc.CnhiRecord)
+    assert_type(cnhi.client_environment, lc.ClientEnvironment | None)
+
+    by_slug = await leaf.get("cnhi", user_id)
+    assert_type(by_slug, lc.CredentialRecord)
+    assert_type(by_slug.status, lc.CredentialStatus)
+
+    events = await leaf.events(lc.SENTERA, user_id)
+    assert_type(events, list[lc.CredentialEvent])
+    assert_type(await leaf.delete(lc.SENTERA, user_id), None)
+    assert_type(leaf.resource(lc.SENTERA), lc.CredentialResource[lc.SenteraCredentials, lc.SenteraRecord])
+
+
+async def wrong_schema(leaf: lc.LeafSession, user_id: str) -> None:
+    """A schema of another provider is a type error on the typed path."""
+    await leaf.create(  # type: ignore[misc]
+        lc.SENTERA,
+        user_id,
+        lc.CnhiCredentials(
+            client_id="c",
+            client_secret="s",
+            subscription_key="k",
+            refresh_token="r",
+            client_environment=lc.ClientEnvironment.STAGE,
+        ),
+    )
