@@ -38,7 +38,10 @@ async def typed_path(leaf: lc.LeafSession, user_id: str) -> None:
     events = await leaf.events(lc.SENTERA, user_id)
     assert_type(events, list[lc.CredentialEvent])
     assert_type(await leaf.delete(lc.SENTERA, user_id), None)
-    assert_type(leaf.resource(lc.SENTERA), lc.CredentialResource[lc.SenteraCredentials, lc.SenteraRecord])
+    assert_type(
+        leaf.resource(lc.SENTERA),
+        lc.CredentialResource[lc.SenteraCredentials, lc.SenteraRecord],
+    )
 
 
 async def wrong_schema(leaf: lc.LeafSession, user_id: str) -> None:
