@@ -247,3 +247,33 @@ class TestTokenProvider:
             return "token-from-provider"
 
         assert "auth=token_provider" in repr(lc.LeafSession(token_provider=provide))
+
+
+class TestTokenLifetimes:
+    async def test_opaque_token_uses_documented_lifetime(self, http: LeafMock) -> None:
+        """A token that is not a JWT is kept for Leaf's documented lifetime."""
+        http.post(LOGIN_URL, payload={"id_token": "opaque-token"})
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER, repeat=True)
+
+        async with login_session() as leaf:
+            await leaf.get(lc.SENTERA, "u1")
+            await leaf.get(lc.SENTERA, "u1")
+
+        assert 1 == len(sent(http, "POST", LOGIN_URL))
+        assert ["Bearer opaque-token"] * 2 == [bearer(c) for c in sent(http, "GET", SENTERA_URL)]
+
+    async def test_token_expired_by_our_clock_is_still_tried(self, http: LeafMock) -> None:
+        """A token whose exp is already past (a skewed clock) is used, not re-fetched per call."""
+        http.post(LOGIN_URL, payload={"id_token": jwt(time.time() - 10)})
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER, repeat=True)
+
+        async with login_session() as leaf:
+            await leaf.get(lc.SENTERA, "u1")
+            await leaf.get(lc.SENTERA, "u1")
+
+        assert 1 == len(sent(http, "POST", LOGIN_URL))
+
+    def test_provider_must_be_callable(self) -> None:
+        """A token_provider that cannot be called is refused at once."""
+        with pytest.raises(lc.ValidationError, match="callable"):
+            lc.LeafSession(token_provider="not-callable")  # type: ignore[arg-type]

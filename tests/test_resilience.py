@@ -374,3 +374,32 @@ class TestVisibility:
         assert "retry 2/3" in retries[1]
         assert "TransportError" in retries[1]
         assert "bearer-token-value" not in caplog.text
+
+
+class TestUnreadableRetryAfter:
+    @pytest.mark.parametrize(
+        "headers",
+        [{"Retry-After": "soon"}, {"retry-after-ms": "x"}, {"Retry-After": "Mon, 99 Foo"}],
+    )
+    async def test_falls_back_to_backoff(
+        self, http: LeafMock, leaf: lc.LeafSession, headers: dict[str, str]
+    ) -> None:
+        """An unreadable Retry-After is ignored and the normal backoff applies."""
+        http.get(SENTERA_URL, status=503, headers=headers, body="")
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER)
+
+        await leaf.get(lc.SENTERA, "u1")
+
+        assert 2 == len(sent(http, "GET", SENTERA_URL))
+
+    async def test_transport_error_message(self, http: LeafMock, leaf: lc.LeafSession) -> None:
+        """A transport error names the request and how many attempts were made."""
+        http.get(SENTERA_URL, exception=aiohttp.ServerDisconnectedError(), repeat=True)
+
+        with pytest.raises(lc.TransportError) as info:
+            await leaf.get(lc.SENTERA, "u1")
+
+        assert (
+            f"connection failed: ServerDisconnectedError (GET {SENTERA_URL}) (after 4 attempts)"
+            == str(info.value)
+        )

@@ -694,3 +694,39 @@ class TestBaseUrl:
     async def test_default_base_url(self, leaf: lc.LeafSession) -> None:
         """The default host is Leaf's production API."""
         assert BASE == leaf.base_url == lc.DEFAULT_BASE_URL
+
+
+class TestOddAnswers:
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            {"id": "x", "status": 5},
+            {"id": "x", "status": "OK", "createdTime": 1700000000},
+            {"id": "x", "status": "OK", "clientEnvironment": 1},
+        ],
+    )
+    async def test_wrong_json_types_are_decode_errors(
+        self, http: LeafMock, leaf: lc.LeafSession, answer: dict[str, Any]
+    ) -> None:
+        """A status, timestamp or enum of the wrong JSON type is a DecodeError naming the field."""
+        http.get(CNHI_URL, payload=answer)
+
+        with pytest.raises(lc.DecodeError, match=r"@ \$\."):
+            await leaf.get(lc.CNHI, "u1")
+
+    async def test_broken_problem_json_falls_back_to_text(
+        self, http: LeafMock, leaf: lc.LeafSession
+    ) -> None:
+        """An error body that looks like JSON but is not is shown as text."""
+        http.get(SENTERA_URL, status=404, body='{"title": broken', content_type="application/json")
+
+        with pytest.raises(lc.NotFoundError) as info:
+            await leaf.get(lc.SENTERA, "u1")
+
+        assert '{"title": broken' == info.value.body
+
+    @pytest.mark.parametrize("base_url", ["https://", "http://[::1", "https:///path"])
+    def test_unparseable_base_urls(self, base_url: str) -> None:
+        """A base URL without a host is refused."""
+        with pytest.raises(lc.ValidationError):
+            lc.LeafSession(token="t", base_url=base_url)
