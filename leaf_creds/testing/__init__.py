@@ -1,0 +1,26 @@
+"""leaf_creds.testing: an in-memory fake of Leaf's API, for your tests and ours.
+
+:class:`FakeLeaf` serves Leaf's login, users and provider-credential
+endpoints on 127.0.0.1 from memory, with scripted faults (error statuses,
+``Retry-After``, latency, dropped connections, garbled answers). The pytest
+plugin (``leaf_creds.testing.pytest_plugin``, loaded automatically) offers it
+as the ``leaf_fake`` fixture, and a session connected to it as
+``leaf_session``.
+"""
+
+from __future__ import annotations
+
+from ._faults import Drop, Fault, Faults
+from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
+from ._state import FakeUser
+
+__all__ = [
+    "DEFAULT_ACCOUNTS",
+    "Drop",
+    "FakeLeaf",
+    "FakeUser",
+    "Fault",
+    "Faults",
+    "LoggedRequest",
+    "serve",
+]

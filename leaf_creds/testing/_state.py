@@ -1,0 +1,423 @@
+"""The fake's in-memory data: Leaf users, their credentials, and the events log.
+
+Nothing here does I/O. Operations that Leaf would refuse raise
+:class:`Problem`, which the server turns into a problem-JSON answer.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import attrs
+
+from .._converter import format_datetime
+from .._converter import make_converter as _make_converter
+from .._exceptions import UnknownProviderError, ValidationError
+from .._fields import camel_case, is_secret, wire_name
+from .._models import CredentialRecord
+from .._registry import Registry
+from .._resource import CredentialResource
+
+__all__ = ["FakeUser", "Problem", "State", "user_credentials_key"]
+
+# JHipster's problem types; Leaf's answers carry these URIs.
+PROBLEM_BASE = "https://www.jhipster.tech/problem"
+_RECORD_BASE = frozenset(a.name for a in attrs.fields(CredentialRecord))
+_USER_FIELDS = ("name", "email", "phone", "address", "externalId")
+_SORTABLE = {"id": "id", "name": "name", "email": "email", "phone": "phone",
+             "address": "address", "externalId": "external_id"}  # fmt: skip
+# The provider status code an event records for each credential status.
+_EVENT_STATUS = {"OK": 200, "UNAUTHENTICATED": 401, "MISSING_PERMISSION": 403,
+                 "TEMPORARILY_UNAVAILABLE": 503}  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class FakeUser:
+    """A Leaf user held by the fake server."""
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    external_id: str | None = None
+
+
+class Problem(Exception):
+    """An answer Leaf gives as JHipster problem JSON."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        field_errors: Sequence[Mapping[str, str | None]] = (),
+        error_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or str(status))
+        self.status = status
+        self.title = title or _phrase(status)
+        self.detail = detail
+        self.field_errors = list(field_errors)
+        self.error_key = error_key
+        self.headers = dict(headers or {})
+
+    def body(self, path: str) -> dict[str, Any]:
+        """Return the problem JSON for a request to ``path``."""
+        if self.field_errors:
+            kind = f"{PROBLEM_BASE}/constraint-violation"
+            message = "error.validation"
+        else:
+            kind = f"{PROBLEM_BASE}/problem-with-message"
+            message = f"error.http.{self.status}"
+        body: dict[str, Any] = {
+            "type": kind,
+            "title": self.title,
+            "status": self.status,
+            "path": path,
+            "message": message,
+        }
+        if self.detail is not None:
+            body["detail"] = self.detail
+        if self.error_key is not None:
+            body["errorKey"] = self.error_key
+        if self.field_errors:
+            body["fieldErrors"] = self.field_errors
+        return body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status a fault made up, e.g. 520
+        return "Error"
+
+
+def user_credentials_key(slug: str) -> str:
+    """Return the key of a provider's credential embedded in a user, e.g. ``senteraCredentials``."""
+    return camel_case(slug.replace("-", "_")) + "Credentials"
+
+
+def _field_errors(object_name: str, error: ValidationError) -> list[dict[str, str | None]]:
+    # Our errors read "message @ $.wireName"; Leaf's fieldErrors split the two.
+    errors: list[dict[str, str | None]] = []
+    for line in error.errors:
+        message, _, where = line.rpartition(" @ $.")
+        errors.append(
+            {"objectName": object_name, "field": where, "message": message}
+            if message
+            else {"objectName": object_name, "field": None, "message": line}
+        )
+    return errors
+
+
+def _sort_key(attr: str) -> Callable[[FakeUser], tuple[bool, str]]:
+    def key(user: FakeUser) -> tuple[bool, str]:
+        value = getattr(user, attr)
+        return value is None, value or ""
+
+    return key
+
+
+def _accepts_str(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
+
+
+class State:
+    """Leaf users and their provider credentials, in memory.
+
+    Args:
+        registry: The providers whose credential endpoints exist.
+        clock: Returns the current time (seconds since the epoch).
+    """
+
+    def __init__(self, registry: Registry, clock: Callable[[], float]) -> None:
+        self.registry = registry
+        self._clock = clock
+        self.converter = _make_converter()
+        self.users: dict[str, FakeUser] = {}
+        self._credentials: dict[tuple[str, str], dict[str, Any]] = {}
+        self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def reset(self) -> None:
+        """Forget every user, credential and event."""
+        self.users.clear()
+        self._credentials.clear()
+        self._events.clear()
+
+    def _now(self) -> str:
+        return format_datetime(datetime.fromtimestamp(self._clock(), UTC))
+
+    # -- users -------------------------------------------------------------
+
+    def add_user(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        address: str | None = None,
+        external_id: str | None = None,
+    ) -> FakeUser:
+        """Add a user; a UUID id is generated when none is given.
+
+        Raises:
+            ValueError: A user with that id exists.
+        """
+        user_id = id if id is not None else str(uuid.uuid4())
+        if user_id in self.users:
+            raise ValueError(f"a Leaf user with id {user_id!r} exists already")
+        user = FakeUser(
+            id=user_id,
+            name=name,
+            email=email,
+            phone=phone,
+            address=address,
+            external_id=external_id,
+        )
+        self.users[user_id] = user
+        return user
+
+    def add_user_from_wire(self, body: Any) -> FakeUser:
+        """Add a user from the JSON body of ``POST /users``.
+
+        Raises:
+            Problem: 400 when the body is not a user without an id.
+        """
+        if not isinstance(body, dict):
+            raise Problem(400, "the body must be a JSON object")
+        if body.get("id") is not None:
+            raise Problem(400, "A new leafUser cannot already have an ID", error_key="idexists")
+        errors = [
+            {"objectName": "leafUser", "field": key, "message": "must be a string"}
+            for key in _USER_FIELDS
+            if body.get(key) is not None and not isinstance(body[key], str)
+        ]
+        if errors:
+            raise Problem(400, "Validation failed", field_errors=errors)
+        return self.add_user(
+            name=body.get("name"),
+            email=body.get("email"),
+            phone=body.get("phone"),
+            address=body.get("address"),
+            external_id=body.get("externalId"),
+        )
+
+    def user(self, user_id: str) -> FakeUser:
+        """Return a user.
+
+        Raises:
+            Problem: 404 when there is no such user.
+        """
+        try:
+            return self.users[user_id]
+        except KeyError:
+            raise Problem(404, f"Leaf user {user_id} not found") from None
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user with its credentials and their events.
+
+        Raises:
+            Problem: 404 when there is no such user.
+        """
+        self.user(user_id)
+        del self.users[user_id]
+        for key in [key for key in self._credentials if key[0] == user_id]:
+            del self._credentials[key]
+            self._events.pop(key, None)
+
+    def find_users(
+        self, filters: Mapping[str, str], sort: Iterable[str] = ()
+    ) -> list[FakeUser]:
+        """Return the users whose fields equal every filter, sorted.
+
+        Args:
+            filters: Wire names (``email``, ``name``, ``externalId``) to values.
+            sort: Spring ``sort`` values, e.g. ``name,asc``; creation order
+                when empty.
+
+        Raises:
+            Problem: 400 for a property that cannot be sorted on.
+        """
+        users = [
+            user
+            for user in self.users.values()
+            if all(getattr(user, _SORTABLE[key]) == value for key, value in filters.items())
+        ]
+        # The last sort key is applied first, so the first one wins (stable sort).
+        for spec in reversed(list(sort)):
+            prop, _, direction = spec.partition(",")
+            attr = _SORTABLE.get(prop)
+            if attr is None or direction.lower() not in {"", "asc", "desc"}:
+                raise Problem(400, f"cannot sort by {spec!r}")
+            users.sort(key=_sort_key(attr), reverse=direction.lower() == "desc")
+        return users
+
+    def user_json(self, user: FakeUser) -> dict[str, Any]:
+        """Return a user as Leaf answers it, with one object per attached credential."""
+        data: dict[str, Any] = {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "phone": user.phone,
+            "address": user.address,
+            "externalId": user.external_id,
+        }
+        for (user_id, slug), record in self._credentials.items():
+            if user_id == user.id:
+                data[user_credentials_key(slug)] = dict(record)
+        return data
+
+    # -- credentials ---------------------------------------------------------
+
+    def resource(self, slug: str) -> CredentialResource[Any, Any]:
+        """Return a registered provider.
+
+        Raises:
+            Problem: 404 when no provider has that slug.
+        """
+        try:
+            return self.registry.get(slug)
+        except UnknownProviderError:
+            raise Problem(404, f"no provider {slug!r}") from None
+
+    def credential(self, user_id: str, slug: str) -> dict[str, Any]:
+        """Return a stored credential record.
+
+        Raises:
+            Problem: 404 when there is no such user or credential.
+        """
+        self.user(user_id)
+        try:
+            return self._credentials[user_id, slug]
+        except KeyError:
+            raise Problem(
+                404, f"Leaf user {user_id} has no {slug} credentials"
+            ) from None
+
+    def peek(self, user_id: str, slug: str) -> dict[str, Any] | None:
+        """Return a copy of a stored credential record, or None."""
+        record = self._credentials.get((user_id, slug))
+        return None if record is None else dict(record)
+
+    def create_credential(self, user_id: str, slug: str, body: Any) -> dict[str, Any]:
+        """Validate a create body against the provider's schema and store it.
+
+        Returns:
+            The stored record.
+
+        Raises:
+            Problem: 404 (no such user), 409 (a credential exists), 400 (the
+                body does not fit the provider's schema).
+        """
+        resource = self.resource(slug)
+        self.user(user_id)
+        if (user_id, slug) in self._credentials:
+            raise Problem(
+                409,
+                f"Leaf user {user_id} already has {slug} credentials; delete them first",
+                error_key="credentialsexist",
+            )
+        try:
+            credentials = resource.credentials_from_wire(body, converter=self.converter)
+        except ValidationError as exc:
+            raise Problem(
+                400,
+                f"invalid {slug} credentials",
+                title="Method argument not valid",
+                field_errors=_field_errors(user_credentials_key(slug), exc),
+            ) from None
+        record = self._record(resource, self.converter.unstructure(credentials, resource.schema))
+        self._credentials[user_id, slug] = record
+        self._events[user_id, slug] = []
+        self._log_event(
+            user_id, slug, 200, {"message": f"{resource.name} credentials are valid"}
+        )
+        return record
+
+    def _record(
+        self, resource: CredentialResource[Any, Any], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "status": "OK",
+            "createdTime": self._now(),
+        }
+        hints = typing.get_type_hints(resource.record)
+        # Echo what the record shares with the create body (secrets too, as
+        # Leaf does) and invent what the provider would have added.
+        for attribute in attrs.fields(resource.record):
+            if attribute.name in _RECORD_BASE:
+                continue
+            wire = wire_name(attribute)
+            if wire in body:
+                record[wire] = body[wire]
+            elif wire == "tokenMetadata":
+                record[wire] = {"scopes": []}
+            elif not _accepts_str(hints.get(attribute.name)):
+                continue
+            elif is_secret(attribute):
+                record[wire] = f"fake-{wire}-{uuid.uuid4().hex}"
+            elif wire.endswith("Id"):
+                record[wire] = str(uuid.uuid4())
+        return record
+
+    def delete_credential(self, user_id: str, slug: str) -> None:
+        """Delete a credential and its events.
+
+        Raises:
+            Problem: 404 when there is no such user or credential.
+        """
+        self.credential(user_id, slug)
+        del self._credentials[user_id, slug]
+        self._events.pop((user_id, slug), None)
+
+    def events(self, user_id: str, slug: str) -> list[dict[str, Any]]:
+        """Return a credential's events, oldest first.
+
+        Raises:
+            Problem: 404 when there is no such user or credential.
+        """
+        self.credential(user_id, slug)
+        return list(self._events.get((user_id, slug), []))
+
+    def set_status(self, user_id: str, slug: str, status: str) -> dict[str, Any]:
+        """Change a credential's status and log an event; return the record.
+
+        Raises:
+            LookupError: There is no such user or credential.
+        """
+        try:
+            record = self.credential(user_id, slug)
+        except Problem as exc:
+            raise LookupError(exc.detail) from None
+        record["status"] = str(status)
+        self._log_event(
+            user_id,
+            slug,
+            _EVENT_STATUS.get(record["status"], 200),
+            {"status": record["status"], "message": "credential status changed"},
+        )
+        return dict(record)
+
+    def _log_event(
+        self, user_id: str, slug: str, status_code: int, body: Mapping[str, str]
+    ) -> None:
+        self._events.setdefault((user_id, slug), []).append(
+            {
+                "id": str(uuid.uuid4()),
+                "body": json.dumps(body),
+                "headers": json.dumps({"Content-Type": "application/json"}),
+                "statusCode": status_code,
+                "createdDate": self._now(),
+            }
+        )
