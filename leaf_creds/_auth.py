@@ -18,11 +18,18 @@ from typing import Protocol
 
 import attrs
 
-__all__ = ["Auth", "LoginAuth", "ProviderAuth", "StaticAuth", "jwt_expiry"]
+from ._exceptions import ValidationError
+
+__all__ = ["Auth", "LoginAuth", "ProviderAuth", "StaticAuth", "jwt_expiry", "usable_token"]
 
 # Renew this long before `exp`, so a token never expires in flight.
 RENEW_EARLY = 60.0
 DAY = 86_400.0
+
+
+def usable_token(token: object) -> bool:
+    """Tell whether a value can be sent as a bearer token (printable ASCII)."""
+    return isinstance(token, str) and bool(token) and token.isascii() and token.isprintable()
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -73,8 +80,7 @@ class StaticAuth:
 class ProviderAuth:
     """A user's async callable, asked for a token before every request.
 
-    After a 401 it is asked once more; the request is replayed only if it
-    returns a different token.
+    After a 401 it is asked once more and the request replayed once.
     """
 
     _provider: Callable[[], Awaitable[str]]
@@ -82,7 +88,10 @@ class ProviderAuth:
     renewable: bool = attrs.field(default=True, init=False)
 
     async def token(self) -> str:
-        return await self._provider()
+        token = await self._provider()
+        if not usable_token(token):
+            raise ValidationError("token_provider returned no usable bearer token")
+        return token
 
     def invalidate(self, token: str) -> None:
         return None
@@ -93,7 +102,9 @@ class LoginAuth:
     """Username and password, traded for a JWT at ``/api/authenticate``.
 
     ``login`` does the HTTP exchange and returns the ``id_token``; this class
-    only decides when to call it, and makes sure one call at a time does.
+    only decides when to call it. All callers that find the token missing or
+    stale share one login: its token, or its exception (so a wrong password
+    is tried once, not once per waiting call).
     """
 
     _login: Callable[[], Awaitable[str]]
@@ -101,8 +112,7 @@ class LoginAuth:
     _clock: Callable[[], float] = time.time
     _token: str | None = attrs.field(default=None, init=False)
     _renew_at: float = attrs.field(default=0.0, init=False)
-    _lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
-    logins: int = attrs.field(default=0, init=False)
+    _inflight: asyncio.Future[str] | None = attrs.field(default=None, init=False)
     kind: str = attrs.field(default="login", init=False)
     renewable: bool = attrs.field(default=True, init=False)
 
@@ -115,22 +125,29 @@ class LoginAuth:
         token = self._fresh()
         if token is not None:
             return token
-        async with self._lock:
-            # Whoever held the lock before us may have logged in already.
-            token = self._fresh()
-            if token is None:
-                token = await self._login()
-                self.logins += 1
-                now = self._clock()
-                expiry = jwt_expiry(token) or now + self._lifetime
-                self._token = token
-                if expiry > now:
-                    self._renew_at = expiry - min(RENEW_EARLY, (expiry - now) / 10)
-                else:
-                    # Already past `exp` by our clock: ours is probably the
-                    # skewed one, so use the token briefly and let a 401 decide.
-                    self._renew_at = now + RENEW_EARLY
-            return token
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._renew())
+            self._inflight.add_done_callback(self._settle)
+        # Shielded: one caller giving up must not cancel the login others await.
+        return await asyncio.shield(self._inflight)
+
+    async def _renew(self) -> str:
+        token = await self._login()
+        now = self._clock()
+        expiry = jwt_expiry(token) or now + self._lifetime
+        self._token = token
+        if expiry > now:
+            self._renew_at = expiry - min(RENEW_EARLY, (expiry - now) / 10)
+        else:
+            # Already past `exp` by our clock: ours is probably the skewed
+            # one, so use the token briefly and let a 401 decide.
+            self._renew_at = now + RENEW_EARLY
+        return token
+
+    def _settle(self, login: asyncio.Future[str]) -> None:
+        self._inflight = None
+        if not login.cancelled():
+            login.exception()  # retrieved here, in case every waiter gave up
 
     def invalidate(self, token: str) -> None:
         # Only the token that failed: if another call already logged in

@@ -26,6 +26,7 @@ Leaf's problem fields are scrubbed of the secrets of the request that failed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -57,6 +58,18 @@ class LeafError(Exception):
     """
 
     attempts: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors cannot be rebuilt from `args`; restore the
+        # state directly so errors cross process pools and task queues.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore(cls: type[LeafError], args: tuple[Any, ...], state: dict[str, Any]) -> LeafError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 @attrs.frozen
@@ -133,7 +146,7 @@ class APIError(LeafError):
         return f"{head}: {'; '.join(details)}" if details else head
 
     def __str__(self) -> str:
-        text = self._summary()
+        text = str(self.args[0]) if self.args else self._summary()
         if self.attempts > 1:
             text += f" (after {self.attempts} attempts)"
         return text

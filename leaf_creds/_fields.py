@@ -24,9 +24,11 @@ _META_KEY = "leaf_creds.wire"
 
 # Used only for plain attrs classes whose author said nothing: a field whose
 # name looks like a secret is treated as one (masking too much is the safe error).
-# `token_metadata` (scopes) is not a secret; `access_token_client` is.
+# `token_metadata` (scopes), `client_key` (an app id) and `public_key` are
+# not secrets; `access_token_client`, `api_key` and `subscription_key` are.
 _SECRET_NAME = re.compile(
-    r"password|secret|private|initialization_vector|(^|_)(token|key)$|_token_"
+    r"password|secret|private|initialization_vector|(^|_)token$|_token_"
+    r"|^key$|(?<!client)(?<!public)_key$"
 )
 _CAMEL_BOUNDARY = re.compile(r"_([a-z0-9])")
 

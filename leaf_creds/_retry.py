@@ -47,7 +47,8 @@ class RetryPolicy:
         Full jitter: a uniform draw between 0 and the exponential ceiling,
         which spreads the retries of many clients hit by one outage.
         """
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (retry - 1))
+        # The exponent is capped so a huge max_retries cannot overflow a float.
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(retry - 1, 64))
         return (rng or random).uniform(0, ceiling)
 
 

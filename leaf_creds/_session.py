@@ -34,7 +34,7 @@ import cattrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth
+from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
 from ._converter import make_converter
 from ._exceptions import (
     APIError,
@@ -67,8 +67,9 @@ R = TypeVar("R", bound=CredentialRecord)
 T = TypeVar("T")
 
 # Statuses that say the server did not process the request, so even a POST
-# may be sent again.
-_NOT_PROCESSED = frozenset({408, 429, 503})
+# may be sent again. 408 is left out on purpose: a server may time out
+# after it started applying the body, so a POST answered 408 is checked.
+_NOT_PROCESSED = frozenset({429, 503})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -214,9 +215,8 @@ class LeafSession:
                 + (f" (got {' and '.join(kinds)})" if kinds else "")
             )
         if token is not None:
-            given: object = token
-            if not isinstance(given, str) or not given.strip():
-                raise ValidationError("token must be a non-empty string")
+            if not usable_token(token):
+                raise ValidationError("token must be a non-empty string of printable ASCII")
             return StaticAuth(token)
         if token_provider is not None:
             if not callable(token_provider):
@@ -510,6 +510,14 @@ class LeafSession:
                     user_id=user_id,
                     attempts=attempts,
                 ) from failure
+            stored = parse_json(found.body, method="GET", url=url, status=found.status)
+            if isinstance(stored, dict) and any(
+                key in stored and stored[key] != value for key, value in body.items()
+            ):
+                # Someone else's credential: ours was not applied (it would
+                # have met a 409). Retrying lets Leaf give the real answer.
+                log.debug("POST %s: outcome was unknown; another credential is stored", url)
+                return None
             log.debug("POST %s: outcome was unknown; the credential exists", url)
             return found
 
@@ -613,7 +621,7 @@ class LeafSession:
             raise
         data = parse_json(answer.body, method="POST", url=url, status=answer.status)
         token = data.get("id_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
+        if not isinstance(token, str) or not usable_token(token):
             raise AuthenticationError(
                 status=answer.status, method="POST", url=url, title="login answer has no id_token"
             )
@@ -665,11 +673,11 @@ class LeafSession:
                     # once. Not a retry: the request was never processed.
                     self._auth.invalidate(token)
                     replayed_401 = True
-                    log.debug("%s %s: 401, renewing the token and replaying", method, url)
+                    log.debug("%s %s: 401, renewing the token and replaying", method, _shown(url))
                     continue
                 if status == 404 and method == "DELETE" and maybe_applied:
                     # An earlier attempt was probably applied; gone is gone.
-                    log.debug("%s %s: 404 after a lost attempt, already deleted", method, url)
+                    log.debug("%s %s: 404 after a lost attempt: deleted", method, _shown(url))
                     return answer
                 error = self._api_error(method, url, answer, token, secrets)
                 error.attempts = attempt
@@ -695,7 +703,7 @@ class LeafSession:
             log.debug(
                 "%s %s: retry %d/%d in %.3fs after %s",
                 method,
-                url,
+                _shown(url),
                 retries,
                 policy.max_retries,
                 delay,
@@ -715,16 +723,20 @@ class LeafSession:
         error = api_error(
             status=answer.status,
             method=method,
-            url=url,
+            url=_shown(url),
             headers=answer.headers,
             body=answer.body,
             secrets=hidden,
         )
         if 300 <= answer.status < 400:
             # Following a redirect could hand the bearer token to another host.
-            location = URL(answer.headers.get("Location", ""))
-            target = str(location.origin()) if location.absolute else location.path
+            try:
+                location = URL(answer.headers.get("Location", ""))
+                target = str(location.origin()) if location.absolute else location.path
+            except ValueError:
+                target = "an unreadable Location"
             error.detail = f"redirect to {target} not followed"
+            error.args = (error._summary(),)
         return error
 
     async def _send(
@@ -757,22 +769,25 @@ class LeafSession:
                 answer = _Answer(response.status, response.headers, body, attempt)
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
-                f"no connection within {timeouts.connect:g}s", method=method, url=url, sent=False
+                f"no connection within {timeouts.connect:g}s",
+                method=method,
+                url=_shown(url),
+                sent=False,
             ) from exc
         except TimeoutError as exc:
             raise RequestTimeoutError(
-                f"no complete answer within {timeouts.total:g}s", method=method, url=url
+                f"no complete answer within {timeouts.total:g}s", method=method, url=_shown(url)
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransportError(
                 f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}",
                 method=method,
-                url=url,
+                url=_shown(url),
                 sent=False,
             ) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(
-                f"connection failed: {type(exc).__name__}", method=method, url=url
+                f"connection failed: {type(exc).__name__}", method=method, url=_shown(url)
             ) from exc
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -784,6 +799,11 @@ class LeafSession:
                 attempt,
             )
         return answer
+
+
+def _shown(url: str) -> str:
+    """Return a URL fit for errors and logs: without its query string."""
+    return url.partition("?")[0]
 
 
 def _reason(error: BaseException) -> str:

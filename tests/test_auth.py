@@ -277,3 +277,33 @@ class TestTokenLifetimes:
         """A token_provider that cannot be called is refused at once."""
         with pytest.raises(lc.ValidationError, match="callable"):
             lc.LeafSession(token_provider="not-callable")  # type: ignore[arg-type]
+
+
+class TestSharedLoginFailure:
+    async def test_wrong_password_is_tried_once(self, http: LeafMock) -> None:
+        """Fifty calls waiting on one failed login share its error: one login request."""
+        http.post(LOGIN_URL, status=401, payload={"title": "Unauthorized"}, repeat=True)
+
+        async with login_session() as leaf:
+            results = await asyncio.gather(
+                *(leaf.get(lc.SENTERA, "u1") for _ in range(50)), return_exceptions=True
+            )
+
+        assert all(isinstance(r, lc.AuthenticationError) for r in results)
+        assert 1 == len(sent(http, "POST", LOGIN_URL))
+
+    async def test_a_cancelled_waiter_does_not_cancel_the_login(self, http: LeafMock) -> None:
+        """One caller giving up leaves the shared login running for the others."""
+        http.post(LOGIN_URL, payload={"id_token": jwt(time.time() + 3600)})
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER, repeat=True)
+
+        async with login_session() as leaf:
+            quitter = asyncio.ensure_future(leaf.get(lc.SENTERA, "u1"))
+            stayer = asyncio.ensure_future(leaf.get(lc.SENTERA, "u1"))
+            await asyncio.sleep(0)
+            quitter.cancel()
+            record = await stayer
+
+        assert "OK" == record.status
+        assert quitter.cancelled()
+        assert 1 == len(sent(http, "POST", LOGIN_URL))

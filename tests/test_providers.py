@@ -168,11 +168,6 @@ SECRET_WIRES = frozenset(
     }
 )
 
-# Not secrets, but flagged by is_secret's name heuristic ("..._key"),
-# which an explicit repr=True cannot override: masked in CLI output, still
-# shown in reprs. Over-masking is the safe error; this set keeps it visible.
-FLAGGED_BY_NAME = frozenset({"clientKey", "publicKey"})
-
 RESOURCES = list(lc.default_registry(plugins=False))
 
 
@@ -251,13 +246,12 @@ class TestEveryProvider:
 
     def test_secret_fields_are_marked(self, resource: lc.CredentialResource[Any, Any]) -> None:
         """Exactly the fields that hold secrets are secret, in schema and record."""
-        flagged = SECRET_WIRES | FLAGGED_BY_NAME
         record_wires = {_camel(a.name) for a in attrs.fields(resource.record)}
 
-        assert {f.wire for f in resource.fields if f.wire in flagged} == {
+        assert {f.wire for f in resource.fields if f.wire in SECRET_WIRES} == {
             f.wire for f in resource.fields if f.secret
         }
-        assert {w for w in record_wires if w in flagged} == {
+        assert {w for w in record_wires if w in SECRET_WIRES} == {
             _camel(name) for name in resource.record_secrets
         }
 

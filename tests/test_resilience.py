@@ -233,11 +233,11 @@ class TestRetryAfter:
 
 
 class TestCreateIsNeverDuplicated:
-    @pytest.mark.parametrize("status", [408, 429, 503])
+    @pytest.mark.parametrize("status", [429, 503])
     async def test_unprocessed_answers_are_retried(
         self, http: LeafMock, leaf: lc.LeafSession, status: int
     ) -> None:
-        """429, 503 and 408 say nothing was applied, so the POST is sent again."""
+        """429 and 503 say nothing was applied, so the POST is sent again."""
         http.post(SENTERA_URL, status=status, body="")
         http.post(SENTERA_URL, payload=SENTERA_ANSWER, status=201)
 
@@ -263,6 +263,7 @@ class TestCreateIsNeverDuplicated:
             {"status": 502, "body": ""},
             {"status": 504, "body": ""},
             {"status": 500, "body": ""},
+            {"status": 408, "body": ""},
         ],
     )
     async def test_unknown_outcome_found_applied(
@@ -286,6 +287,19 @@ class TestCreateIsNeverDuplicated:
         http.post(SENTERA_URL, payload=SENTERA_ANSWER, status=201)
 
         await leaf.create(lc.SENTERA, "u1", sentera_credentials())
+
+        assert (2, 1) == counts(http)
+
+    async def test_someone_elses_credential_is_not_ours(
+        self, http: LeafMock, leaf: lc.LeafSession
+    ) -> None:
+        """A stored credential with other values means ours was not applied: retry, get the 409."""
+        http.post(SENTERA_URL, status=502, body="")
+        http.get(SENTERA_URL, payload={**SENTERA_ANSWER, "username": "someone-else"})
+        http.post(SENTERA_URL, status=409, body="")
+
+        with pytest.raises(lc.ConflictError):
+            await leaf.create(lc.SENTERA, "u1", sentera_credentials())
 
         assert (2, 1) == counts(http)
 

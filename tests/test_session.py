@@ -730,3 +730,57 @@ class TestOddAnswers:
         """A base URL without a host is refused."""
         with pytest.raises(lc.ValidationError):
             lc.LeafSession(token="t", base_url=base_url)
+
+
+class TestErrorObjects:
+    def test_errors_survive_pickling(self) -> None:
+        """Errors cross process pools and task queues with their fields intact."""
+        import pickle
+
+        errors: list[lc.LeafError] = [
+            lc.NotFoundError(status=404, method="GET", url="u", title="gone", attempts=2),
+            lc.TransportError("dropped", method="GET", url="u", sent=False),
+            lc.DecodeError("bad", method="GET", url="u", status=200),
+            lc.OutcomeUnknownError("?", provider="sentera", user_id="u1", attempts=3),
+            lc.ValidationError("bad input", errors=["a @ $.b"]),
+            lc.UnknownProviderError("acme", ["sentera"]),
+        ]
+        for error in errors:
+            copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+            assert type(error) is type(copy)
+            assert str(error) == str(copy)
+            assert vars(error) == vars(copy)
+
+    async def test_malformed_redirect_location(self, http: LeafMock, leaf: lc.LeafSession) -> None:
+        """A redirect with an unreadable Location is still our APIError, str and repr agreeing."""
+        http.delete(SENTERA_URL, status=302, headers={"Location": "http://[::1"})
+
+        with pytest.raises(lc.APIError) as info:
+            await leaf.delete(lc.SENTERA, "u1")
+
+        assert "unreadable Location" in str(info.value)
+        assert str(info.value) in repr(info.value)
+
+    @pytest.mark.parametrize("token", ["line\nbreak", "ünïcode", None])
+    async def test_provider_tokens_are_checked(self, http: LeafMock, token: Any) -> None:
+        """A token provider returning something unsendable fails before any request."""
+
+        async def provide() -> Any:
+            return token
+
+        async with lc.LeafSession(token_provider=provide) as leaf:
+            with pytest.raises(lc.ValidationError, match="token_provider"):
+                await leaf.get(lc.SENTERA, "u1")
+
+        assert 0 == total_requests(http)
+
+    def test_fixed_token_is_checked(self) -> None:
+        """A fixed token with a line break is refused at once, without echoing it."""
+        with pytest.raises(lc.ValidationError) as info:
+            lc.LeafSession(token="abc\r\nX-Injected: 1")
+
+        assert "Injected" not in str(info.value)
+
+    def test_huge_retry_counts_do_not_overflow(self) -> None:
+        """Backoff stays finite for any retry number."""
+        assert 0 <= lc.RetryPolicy(max_retries=5000).backoff(4000) <= 30.0
