@@ -6,6 +6,7 @@ in a :class:`Registry`.
 
 from __future__ import annotations
 
+from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
 from ._converter import make_converter
 from ._exceptions import (
     APIError,
@@ -31,6 +32,7 @@ from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, LeafSession
+from ._users import LeafUser
 from ._version import __version__
 from .providers import (
     AG_LEADER,
@@ -127,32 +129,41 @@ __all__ = [
     "CnhiFieldOpsRecord",
     "CnhiRecord",
     "ConflictError",
+    "Create",
     "CreateField",
     "CredentialEvent",
     "CredentialRecord",
     "CredentialResource",
     "CredentialStatus",
     "DecodeError",
+    "Delete",
+    "Events",
     "FarmEngageCredentials",
     "FarmEngageRecord",
     "FieldError",
+    "Get",
     "JohnDeereCredentials",
     "JohnDeereRecord",
     "LeafError",
     "LeafSession",
+    "LeafUser",
     "LindsayCredentials",
     "LindsayRecord",
     "NotFoundError",
+    "Operation",
+    "Outcome",
     "OutcomeUnknownError",
     "PanoramaCredentials",
     "PanoramaRecord",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "RavenCredentials",
     "RavenRecord",
     "RavenSlingshotCredentials",
     "RavenSlingshotRecord",
     "Registry",
+    "Replace",
     "RequestTimeoutError",
     "RetryPolicy",
     "SenteraCredentials",

@@ -25,7 +25,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, overload
 
 import aiohttp
@@ -35,6 +35,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
+from ._bulk import DEFAULT_CONCURRENCY, Operation, Outcome, Progress, run_bulk
 from ._converter import make_converter
 from ._exceptions import (
     APIError,
@@ -52,6 +53,7 @@ from ._models import CredentialEvent, CredentialRecord
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource
 from ._retry import RETRYABLE_STATUSES, RetryPolicy
+from ._users import MAX_PAGE_SIZE, LeafUser, check_page_size, has_next_page, users_query
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "LeafSession"]
@@ -799,6 +801,111 @@ class LeafSession:
                 attempt,
             )
         return answer
+
+    # -- Leaf users and bulk jobs ------------------------------------------
+
+    def users(
+        self,
+        *,
+        size: int = MAX_PAGE_SIZE,
+        sort: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        external_id: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> AsyncGenerator[LeafUser, None]:
+        """Iterate over every Leaf user of the account, page by page.
+
+        Pages are fetched as the iteration reaches them; the last page is the
+        first short one, or the one that reaches ``X-Total-Count``, or one
+        whose ``Link`` header has no ``rel="next"``.
+
+        Args:
+            size: Users per page, 1 to 100.
+            sort: Leaf's sort, e.g. ``"name,asc"``.
+            name: Only users with this name.
+            email: Only users with this email address.
+            external_id: Only users with this external id.
+            timeout: Seconds one attempt may take, for each page.
+            connect_timeout: Seconds to get a connection, for each page.
+
+        Raises:
+            ValidationError: ``size`` is not from 1 to 100 (raised at once).
+            DecodeError: A page is not a JSON array of users.
+            LeafError: Any other failure, while iterating.
+        """
+        size = check_page_size(size)
+        timeouts = self._timeouts_for(timeout, connect_timeout)
+        filters = {"sort": sort, "name": name, "email": email, "externalId": external_id}
+        hook = self._converter.get_structure_hook(LeafUser)
+        url = self._user_management + "/users"
+
+        async def pages() -> AsyncGenerator[LeafUser, None]:
+            page = seen = 0
+            while True:
+                answer = await self._request(
+                    "GET", url + users_query(page, size, filters), timeouts=timeouts
+                )
+                data = parse_json(answer.body, method="GET", url=url, status=answer.status)
+                if not isinstance(data, list):
+                    raise DecodeError(
+                        f"{answer.status} from GET {url}: expected a JSON array of users",
+                        method="GET",
+                        url=url,
+                        status=answer.status,
+                    )
+                for item in data:
+                    user: LeafUser = self._structure(
+                        hook, item, LeafUser, "GET", url, answer.status
+                    )
+                    yield user
+                seen += len(data)
+                if not has_next_page(
+                    count=len(data), size=size, seen=seen, headers=answer.headers
+                ):
+                    return
+                page += 1
+
+        return pages()
+
+    def bulk(
+        self,
+        operations: Iterable[Operation] | AsyncIterable[Operation],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate: float | None = None,
+        on_progress: Callable[[Progress], object] | None = None,
+    ) -> AsyncGenerator[Outcome, None]:
+        """Run many operations concurrently; yield one outcome per operation as it ends.
+
+        The input is streamed: the next operation is pulled only when a slot
+        frees, so it may be a generator over millions of lines. A failure is
+        an outcome, never an exception, and never stops the other operations.
+        Leaving the ``async for`` early cancels the operations in flight once
+        the generator is closed; use ``contextlib.aclosing`` to close it at once::
+
+            async with aclosing(leaf.bulk(ops, concurrency=32)) as outcomes:
+                async for outcome in outcomes:
+                    ...
+
+        Args:
+            operations: An iterable or async iterable of :class:`Create`,
+                :class:`Replace`, :class:`Delete`, :class:`Get` and
+                :class:`Events`.
+            concurrency: The most operations in flight at once.
+            rate: The most requests started per second (a replace makes
+                two); retries are paced by the retry policy instead.
+            on_progress: Called with :class:`Progress` counts before each
+                outcome is yielded; ``total`` is known when ``operations``
+                has a length.
+
+        Raises:
+            ValidationError: An option is invalid (raised at once).
+        """
+        return run_bulk(
+            self, operations, concurrency=concurrency, rate=rate, on_progress=on_progress
+        )
 
 
 def _shown(url: str) -> str:

@@ -784,3 +784,14 @@ class TestErrorObjects:
     def test_huge_retry_counts_do_not_overflow(self) -> None:
         """Backoff stays finite for any retry number."""
         assert 0 <= lc.RetryPolicy(max_retries=5000).backoff(4000) <= 30.0
+
+    async def test_query_strings_stay_out_of_errors(self, http: LeafMock) -> None:
+        """A failing paged request reports its URL without the query string."""
+        http.get(UM + "/users?page=0&size=100&email=a%40b.example", status=500, body="")
+
+        async with lc.LeafSession(token="t", retry=NO_RETRY) as leaf:
+            with pytest.raises(lc.ServerError) as info:
+                [user async for user in leaf.users(email="a@b.example")]
+
+        assert UM + "/users" == info.value.url
+        assert "a@b" not in str(info.value)

@@ -1,0 +1,433 @@
+"""Bulk credential jobs: operations, outcomes, and the engine of ``LeafSession.bulk``.
+
+The engine runs ``concurrency`` worker tasks. Each worker pulls the next
+operation from the input only when it is free, runs it with the session's
+internals (which report attempts), and hands an :class:`Outcome` to the
+consumer. So the input is streamed, at most ``concurrency`` operations are in
+flight, and no task is created per operation.
+
+A finished outcome holds its worker's slot until the consumer takes it:
+when the consumer is slow, the workers wait instead of piling up outcomes.
+
+Every ``Exception`` raised while running one operation becomes that
+operation's failed outcome, so one failure never stops or hides another;
+a ``LeafError`` is the expected case, anything else (a bug, or an error from
+your own ``token_provider``) is kept as is in ``Outcome.error``. An error
+raised by the input iterable itself is not an operation's failure: no more
+operations are pulled, the ones in flight finish and are yielded, and then
+the error is raised to the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import attrs
+
+from ._exceptions import NotFoundError, ValidationError
+from ._resource import CredentialResource
+
+if TYPE_CHECKING:
+    from ._session import LeafSession
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "Create",
+    "Delete",
+    "Events",
+    "Get",
+    "Operation",
+    "Outcome",
+    "Progress",
+    "Replace",
+    "run_bulk",
+]
+
+DEFAULT_CONCURRENCY: Final = 16
+
+Provider: TypeAlias = "str | CredentialResource[Any, Any]"
+
+
+def _credentials_repr(value: object) -> str:
+    # A mapping body would show its secrets; a schema masks its own, but one
+    # rule for both keeps reprs short.
+    return f"<{type(value).__name__}>"
+
+
+@attrs.frozen
+class Operation:
+    """The base of the bulk operations: a provider and a Leaf user.
+
+    Pass its subclasses to :meth:`LeafSession.bulk`: :class:`Create`,
+    :class:`Replace`, :class:`Delete`, :class:`Get` and :class:`Events`. A
+    list mixing them is a ``list[Operation]`` to mypy.
+
+    Attributes:
+        provider: The provider's slug or resource.
+        user_id: The Leaf user's id.
+    """
+
+    provider: Provider
+    user_id: str
+
+
+@attrs.frozen
+class Create(Operation):
+    """Attach a provider credential to a Leaf user.
+
+    Args:
+        provider: The provider's slug or resource.
+        user_id: The Leaf user's id.
+        credentials: The provider's create schema, or its camelCase JSON body
+            as a mapping.
+    """
+
+    credentials: object = attrs.field(repr=_credentials_repr)
+
+
+@attrs.frozen
+class Replace(Operation):
+    """Delete a Leaf user's credential for a provider, then create this one.
+
+    A missing credential (404 on the delete) is fine. The credentials are
+    checked before the delete, so bad input never removes anything.
+
+    Args:
+        provider: The provider's slug or resource.
+        user_id: The Leaf user's id.
+        credentials: The provider's create schema, or its camelCase JSON body.
+    """
+
+    credentials: object = attrs.field(repr=_credentials_repr)
+
+
+@attrs.frozen
+class Delete(Operation):
+    """Detach a provider credential from a Leaf user."""
+
+
+@attrs.frozen
+class Get(Operation):
+    """Read a Leaf user's credential for a provider."""
+
+
+@attrs.frozen
+class Events(Operation):
+    """Read the troubleshooting log of a Leaf user's credential."""
+
+
+@attrs.frozen
+class Outcome:
+    """The result of one bulk operation.
+
+    Attributes:
+        operation: The operation, as it was given.
+        index: Its position in the input, from 0.
+        value: What it returned when it succeeded: the record for create,
+            replace and get, the list of events for events, ``None`` for
+            delete.
+        error: Why it failed, or ``None``. Usually a ``LeafError``; any other
+            exception raised while running it is kept here too.
+        attempts: HTTP attempts it made (0 when refused before any request;
+            a replace counts its delete's and its create's).
+    """
+
+    operation: Operation
+    index: int
+    value: Any = None
+    error: Exception | None = None
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the operation succeeded."""
+        return self.error is None
+
+
+@attrs.frozen
+class Progress:
+    """Counts of a bulk run so far: what ``on_progress`` receives.
+
+    Attributes:
+        done: Outcomes delivered.
+        ok: Of which succeeded.
+        failed: Of which failed.
+        total: Operations in the input, when it has a length; else ``None``.
+    """
+
+    done: int
+    ok: int
+    failed: int
+    total: int | None = None
+
+
+def run_bulk(
+    session: LeafSession,
+    operations: Iterable[Operation] | AsyncIterable[Operation],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rate: float | None = None,
+    on_progress: Callable[[Progress], object] | None = None,
+) -> AsyncGenerator[Outcome, None]:
+    """Check the options, then return the async generator of outcomes.
+
+    Raises:
+        ValidationError: An option is invalid (raised here, not on iteration).
+    """
+    given: object = concurrency
+    if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+        raise ValidationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    per_second: object = rate
+    if per_second is not None and (
+        isinstance(per_second, bool)
+        or not isinstance(per_second, int | float)
+        or not per_second > 0
+    ):
+        raise ValidationError(f"rate must be a positive number of requests/s, got {rate!r}")
+    if on_progress is not None and not callable(on_progress):
+        raise ValidationError("on_progress must be callable")
+    if isinstance(operations, AsyncIterable):
+        source: Iterator[Operation] | AsyncIterator[Operation] = aiter(operations)
+    elif isinstance(operations, Iterable):
+        source = iter(operations)
+    else:
+        raise ValidationError(
+            f"operations must be an iterable or async iterable, got {type(operations).__name__}"
+        )
+    try:
+        total: int | None = len(operations)  # type: ignore[arg-type]
+    except TypeError:
+        total = None
+    engine = _Engine(session, source, concurrency, rate, on_progress, total)
+    return engine.run()
+
+
+class _Pacer:
+    """Space request starts ``1/rate`` seconds apart: a leaky bucket, no burst.
+
+    Each caller reserves the next start time, then sleeps until it; there is
+    no polling, and the schedule does not drift with sleep jitter.
+    """
+
+    __slots__ = ("_interval", "_loop", "_next")
+
+    def __init__(self, rate: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._interval = 1.0 / rate
+        self._loop = loop
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = self._loop.time()
+        start = self._next if self._next > now else now
+        self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class _Engine:
+    """The state of one bulk run, shared by its workers and its consumer."""
+
+    def __init__(
+        self,
+        session: LeafSession,
+        source: Iterator[Operation] | AsyncIterator[Operation],
+        concurrency: int,
+        rate: float | None,
+        on_progress: Callable[[Progress], object] | None,
+        total: int | None,
+    ) -> None:
+        self._session = session
+        self._sync = source if isinstance(source, Iterator) else None
+        self._async = source if isinstance(source, AsyncIterator) else None
+        self._lock = asyncio.Lock() if self._async is not None else None
+        self._concurrency = concurrency
+        self._rate = rate
+        self._pacer: _Pacer | None = None
+        self._on_progress = on_progress
+        self._total = total
+        self._next_index = 0
+        self._exhausted = False
+        self._source_error: BaseException | None = None
+        self._ready: deque[Outcome] = deque()
+        self._workers = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
+        # The session's default timeouts, resolved once for the whole run.
+        self._timeouts = session._timeouts_for(None, None)
+
+    # -- the consumer ------------------------------------------------------
+
+    async def run(self) -> AsyncGenerator[Outcome, None]:
+        loop = asyncio.get_running_loop()
+        if self._rate is not None:
+            self._pacer = _Pacer(self._rate, loop)
+        self._workers = self._concurrency
+        tasks = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+        ready = self._ready
+        done = ok = 0
+        try:
+            while True:
+                if ready:
+                    outcome = ready.popleft()
+                    room = self._room
+                    if room is not None:
+                        self._room = None
+                        room.set_result(None)
+                    if self._on_progress is not None:
+                        done += 1
+                        ok += outcome.error is None
+                        self._on_progress(Progress(done, ok, done - ok, self._total))
+                    yield outcome
+                    continue
+                if not self._workers:
+                    break
+                self._waiter = waiter = loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+            if self._source_error is not None:
+                raise self._source_error
+        finally:
+            # Reached on exhaustion, on aclose() (a consumer that broke out of
+            # its loop), and when the consumer's task is cancelled.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the workers -------------------------------------------------------
+
+    async def _work(self) -> None:
+        ready = self._ready
+        try:
+            while True:
+                if len(ready) >= self._concurrency:
+                    # The consumer is behind: keep the slot until it catches up.
+                    if self._room is None:
+                        self._room = asyncio.get_running_loop().create_future()
+                    await self._room
+                    continue
+                item = self._pull() if self._sync is not None else await self._pull_async()
+                if item is None:
+                    return
+                ready.append(await self._run_one(*item))
+                self._wake()
+        except Exception as exc:  # pragma: no cover - a bug of the engine itself: surface it
+            if self._source_error is None:
+                self._source_error = exc
+            self._exhausted = True
+        finally:
+            self._workers -= 1
+            self._wake()
+
+    def _pull(self) -> tuple[int, Operation] | None:
+        if self._exhausted:
+            return None
+        assert self._sync is not None
+        try:
+            operation = next(self._sync)
+        except StopIteration:
+            self._exhausted = True
+            return None
+        except Exception as exc:
+            self._exhausted = True
+            self._source_error = exc
+            return None
+        index = self._next_index
+        self._next_index = index + 1
+        return index, operation
+
+    async def _pull_async(self) -> tuple[int, Operation] | None:
+        assert self._async is not None
+        assert self._lock is not None
+        # An async iterator (an async generator especially) must not be
+        # advanced by two workers at once.
+        async with self._lock:
+            if self._exhausted:
+                return None
+            try:
+                operation = await anext(self._async)
+            except StopAsyncIteration:
+                self._exhausted = True
+                return None
+            except Exception as exc:
+                self._exhausted = True
+                self._source_error = exc
+                return None
+            index = self._next_index
+            self._next_index = index + 1
+            return index, operation
+
+    async def _run_one(self, index: int, operation: Operation) -> Outcome:
+        session = self._session
+        timeouts = self._timeouts
+        pacer = self._pacer
+        before = 0  # attempts of a replace's delete
+        credentials: object = None  # a replace's, checked
+        value: Any
+        try:
+            if not isinstance(operation, _KINDS):
+                raise _not_an_operation(operation)
+            resource = session.resource(operation.provider)
+            if isinstance(operation, Replace):
+                # Checked before the delete: bad input must never remove anything.
+                credentials = _checked(session, resource, operation.credentials)
+            if pacer is not None:
+                await pacer.wait()
+            if isinstance(operation, Get):
+                value, attempts = await session._get(resource, operation.user_id, timeouts)
+            elif isinstance(operation, Create):
+                value, attempts = await session._create(
+                    resource, operation.user_id, operation.credentials, timeouts
+                )
+            elif isinstance(operation, Delete):
+                value, attempts = await session._delete(resource, operation.user_id, timeouts)
+            elif isinstance(operation, Events):
+                value, attempts = await session._events(resource, operation.user_id, timeouts)
+            else:
+                try:
+                    _, before = await session._delete(resource, operation.user_id, timeouts)
+                except NotFoundError as exc:
+                    before = exc.attempts
+                if pacer is not None:
+                    await pacer.wait()
+                value, attempts = await session._create(
+                    resource, operation.user_id, credentials, timeouts
+                )
+                attempts += before
+        except Exception as exc:
+            return Outcome(operation, index, None, exc, before + getattr(exc, "attempts", 0))
+        return Outcome(operation, index, value, None, attempts)
+
+
+_KINDS = (Get, Create, Delete, Events, Replace)
+
+
+def _checked(session: LeafSession, resource: CredentialResource[Any, Any], body: object) -> object:
+    """Return a replace's credentials as a checked schema, before anything is deleted."""
+    if isinstance(body, Mapping):
+        return resource.credentials_from_wire(body, converter=session._converter)
+    return resource.validate(body)
+
+
+def _not_an_operation(item: object) -> ValidationError:
+    return ValidationError(
+        f"not a bulk operation: {type(item).__name__} "
+        "(expected Create, Replace, Delete, Get or Events)"
+    )

@@ -1,0 +1,540 @@
+"""``leaf-creds``: the command line of leaf_creds.
+
+JSON goes to standard output, text for humans and the progress bar to
+standard error. Exit status: 0 when everything succeeded, 1 when some
+operation failed, 2 for bad usage or a bad input file (nothing was sent).
+
+Authentication, first found wins: ``--token-file FILE``, ``LEAF_TOKEN``, or
+``LEAF_USERNAME`` with ``LEAF_PASSWORD``. The API host: ``--base-url`` or
+``LEAF_BASE_URL`` (Leaf's own by default).
+
+Not imported by ``import leaf_creds``; rich (the ``cli`` extra) is imported
+only when a bar or a table is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .._bulk import DEFAULT_CONCURRENCY, Create, Delete, Events, Get, Operation, Outcome
+from .._converter import make_converter
+from .._exceptions import LeafError, ValidationError
+from .._registry import Registry, default_registry
+from .._resource import CredentialResource, user_path
+from .._session import DEFAULT_BASE_URL, LeafSession
+from ._output import JsonLines, outcome_json
+from ._plan import LineSet, PlanError, Shard, check_plan, read_done
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+_AUTH_HELP = (
+    "Authentication: --token-file FILE, or LEAF_TOKEN, or LEAF_USERNAME and LEAF_PASSWORD. "
+    "API host: --base-url or LEAF_BASE_URL."
+)
+_SHARD_HELP = (
+    "keep only the lines whose leafUserId falls in shard K of N; K is 0-based "
+    "(0 <= K < N, like a Kubernetes completion index). The shard of a user id is "
+    "int.from_bytes(sha256(id.encode()).digest()[:8], 'big') %% N, stable everywhere"
+)
+
+
+class UsageError(Exception):
+    """Bad usage or a bad input file: exit 2, nothing was sent."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``leaf-creds`` with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or argparse's own usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UsageError as exc:
+        _say(f"leaf-creds {args.command}: error: {exc}")
+        return EXIT_USAGE
+    except PlanError as exc:
+        _say(f"leaf-creds {args.command}: error: {exc}")
+        return EXIT_USAGE
+    except LeafError as exc:
+        _say(f"leaf-creds {args.command}: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("leaf-creds: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader of standard output went away (`| head`): stop quietly.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_FAILED
+
+
+# -- argument parsing ------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The connection options are accepted before or after the command;
+    # SUPPRESS keeps a subcommand's parser from overwriting them with defaults.
+    common = argparse.ArgumentParser(add_help=False)
+    options = common.add_argument_group("connection")
+    options.add_argument(
+        "--base-url", default=argparse.SUPPRESS, help="the API host (default: LEAF_BASE_URL, "
+        f"else {DEFAULT_BASE_URL})"
+    )  # fmt: skip
+    options.add_argument(
+        "--token-file", default=argparse.SUPPRESS, metavar="FILE",
+        help="read the bearer token from FILE (else LEAF_TOKEN, else LEAF_USERNAME/LEAF_PASSWORD)",
+    )  # fmt: skip
+    options.add_argument(
+        "--timeout", type=_positive_float, default=argparse.SUPPRESS, metavar="SECONDS",
+        help="seconds one HTTP attempt may take (default 30)",
+    )  # fmt: skip
+    options.add_argument(
+        "--show-secrets", action="store_true", default=argparse.SUPPRESS,
+        help='print secret fields as they are instead of "***"',
+    )  # fmt: skip
+
+    parser = argparse.ArgumentParser(
+        prog="leaf-creds",
+        description="Manage the provider credentials of Leaf users: one at a time, "
+        "in bulk from a plan, or audit them all. JSON on stdout, text on stderr; "
+        "exit 0 when everything succeeded, 1 when an operation failed, 2 for bad usage.",
+        epilog=_AUTH_HELP,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+        sub = commands.add_parser(
+            name, help=text, description=text, epilog=_AUTH_HELP, parents=[common]
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("providers", _run_providers, "list the registered providers and their create fields")
+    for name, text in (
+        ("get", "print a user's credential for a provider"),
+        ("delete", "detach a user's credential for a provider"),
+        ("events", "print the troubleshooting log of a user's credential"),
+        ("create", "attach a credential to a user (--from FILE, camelCase JSON; - for stdin)"),
+    ):
+        sub = command(name, _run_single, text)
+        sub.add_argument("provider", metavar="PROVIDER", help="the provider's slug, e.g. sentera")
+        sub.add_argument("user_id", metavar="USER_ID", help="the Leaf user's id")
+        if name == "create":
+            sub.add_argument(
+                "--from", dest="from_file", metavar="FILE", required=True,
+                help="the credentials as Leaf's camelCase JSON body; - reads stdin",
+            )  # fmt: skip
+
+    apply = command(
+        "apply", _run_apply, "run a plan of operations (JSON lines), streamed and concurrent"
+    )
+    apply.add_argument(
+        "plan", metavar="PLAN.jsonl",
+        help='one operation a line: {"op": "create"|"replace"|"delete"|"get"|"events", '
+        '"provider": SLUG, "leafUserId": ID, "credentials": {...}}',
+    )  # fmt: skip
+    _bulk_options(apply)
+    apply.add_argument(
+        "--rate", type=_positive_float, metavar="R", help="start at most R requests per second"
+    )
+    apply.add_argument(
+        "--out", metavar="RESULTS.jsonl",
+        help="write the outcome lines here instead of stdout (appended to when it is the "
+        "--resume file, else replaced)",
+    )  # fmt: skip
+    apply.add_argument(
+        "--resume", metavar="RESULTS.jsonl",
+        help="skip the lines this results file records as ok (a missing file: none); "
+        "creates of an interrupted run that landed are found with a GET, not sent again",
+    )  # fmt: skip
+    apply.add_argument(
+        "--dry-run", action="store_true",
+        help="check the plan and print what would run; send nothing",
+    )  # fmt: skip
+    apply.add_argument("--shard", metavar="K/N", help=_SHARD_HELP)
+
+    audit = command(
+        "audit", _run_audit, "report the status of every credential, with a table by provider"
+    )
+    audit.add_argument(
+        "--provider", action="append", default=[], metavar="P",
+        help="only this provider (repeatable; default: every registered one)",
+    )  # fmt: skip
+    audit.add_argument(
+        "--user", action="append", default=[], metavar="ID",
+        help="only this Leaf user (repeatable; default: every user of the account)",
+    )  # fmt: skip
+    audit.add_argument(
+        "--events", action="store_true",
+        help="add the troubleshooting log of every credential that is not OK",
+    )  # fmt: skip
+    audit.add_argument(
+        "--out", metavar="REPORT.jsonl", help="write the report lines here instead of stdout"
+    )
+    _bulk_options(audit)
+
+    demo = command(
+        "demo", _run_demo,
+        "run a bulk job and an audit against an in-process fake Leaf, with faults (no network)",
+    )  # fmt: skip
+    demo.add_argument("--users", type=_positive_int, default=300, help="Leaf users to create")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the injected faults")
+    demo.add_argument(
+        "--workdir", metavar="DIR",
+        help="where to write the plan, results and report (default: a new temporary directory)",
+    )  # fmt: skip
+    _bulk_options(demo)
+
+    fake = command("fake-server", _run_fake_server, "run the fake Leaf API until interrupted")
+    fake.add_argument("--port", type=int, default=8080, help="the port (default 8080)")
+    fake.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
+    return parser
+
+
+def _bulk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
+        help=f"operations in flight at once (default {DEFAULT_CONCURRENCY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="the progress bar on stderr: auto shows it on a terminal (needs rich)",
+    )  # fmt: skip
+
+
+# -- shared helpers --------------------------------------------------------
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _option(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(args, name, default)
+
+
+def _session(args: argparse.Namespace, registry: Registry) -> LeafSession:
+    """Build the session from the options and the environment."""
+    auth: dict[str, Any]
+    token_file = _option(args, "token_file")
+    environ = os.environ
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --token-file {token_file}: {exc}") from None
+        if not token:
+            raise UsageError(f"--token-file {token_file} is empty")
+        auth = {"token": token}
+    elif environ.get("LEAF_TOKEN"):
+        auth = {"token": environ["LEAF_TOKEN"].strip()}
+    elif environ.get("LEAF_USERNAME") or environ.get("LEAF_PASSWORD"):
+        if not (environ.get("LEAF_USERNAME") and environ.get("LEAF_PASSWORD")):
+            raise UsageError("set both LEAF_USERNAME and LEAF_PASSWORD")
+        auth = {"username": environ["LEAF_USERNAME"], "password": environ["LEAF_PASSWORD"]}
+    else:
+        raise UsageError(
+            "no credentials: set LEAF_TOKEN, or LEAF_USERNAME and LEAF_PASSWORD, "
+            "or pass --token-file FILE"
+        )
+    base_url = _option(args, "base_url") or environ.get("LEAF_BASE_URL") or DEFAULT_BASE_URL
+    try:
+        return LeafSession(
+            **auth,
+            base_url=base_url,
+            registry=registry,
+            timeout=_option(args, "timeout", 30.0),
+        )
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _resource(registry: Registry, slug: str) -> CredentialResource[Any, Any]:
+    if slug not in registry:
+        known = ", ".join(resource.slug for resource in registry)
+        raise UsageError(f"unknown provider {slug!r}; known providers: {known}")
+    return registry.get(slug)
+
+
+def _check_user(user_id: str) -> str:
+    try:
+        user_path(user_id)
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
+    return user_id
+
+
+def _open_out(path: str | None, *, append: bool = False) -> IO[str]:
+    if path is None:
+        return sys.stdout
+    try:
+        stream = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc}") from None
+    if append and _ends_mid_line(path):
+        # A run killed mid-write left half a line: end it, so the next
+        # outcome starts a line of its own (the half line stays unreadable).
+        stream.write("\n")
+    return stream
+
+
+def _ends_mid_line(path: str) -> bool:
+    with open(path, "rb") as existing:
+        if existing.seek(0, os.SEEK_END) == 0:
+            return False
+        existing.seek(-1, os.SEEK_END)
+        return existing.read(1) != b"\n"
+
+
+# -- commands --------------------------------------------------------------
+
+
+def _run_providers(args: argparse.Namespace) -> int:
+    listing = [
+        {
+            "slug": resource.slug,
+            "name": resource.name,
+            "fields": [
+                {
+                    "name": field.wire,
+                    "required": field.required,
+                    "secret": field.secret,
+                    **({} if field.required else {"default": _plain(field.default)}),
+                }
+                for field in resource.fields
+            ],
+        }
+        for resource in default_registry()
+    ]
+    sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _plain(value: Any) -> Any:
+    # Defaults are None or enum members (client environments): JSON-able as values.
+    return getattr(value, "value", value)
+
+
+def _run_single(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    resource = _resource(registry, args.provider)
+    user_id = _check_user(args.user_id)
+    operation: Operation
+    if args.command == "create":
+        body = _read_body(args.from_file)
+        try:
+            resource.credentials_from_wire(body)
+        except ValidationError as exc:
+            raise UsageError(
+                f"{args.from_file}: invalid {resource.slug} credentials: " + "; ".join(exc.errors)
+            ) from None
+        operation = Create(resource.slug, user_id, body)
+    else:
+        kinds: dict[str, type[Operation]] = {"get": Get, "delete": Delete, "events": Events}
+        operation = kinds[args.command](resource.slug, user_id)
+    leaf = _session(args, registry)
+
+    async def run() -> Outcome:
+        async with leaf, aclosing(leaf.bulk([operation])) as outcomes:
+            return await anext(outcomes)
+
+    outcome = asyncio.run(run())
+    show_secrets = _option(args, "show_secrets", False)
+    data = outcome_json(outcome, make_converter(), show_secrets=show_secrets)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    if outcome.error is not None:
+        _say(f"leaf-creds {args.command}: failed: {data['error']['message']}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _read_body(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {source}: {exc}") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(body, dict):
+        raise UsageError(f"{source}: expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    from ._apply import apply_plan
+
+    if args.plan == "-":
+        raise UsageError("apply reads its plan twice (check, then run): give a file, not -")
+    registry = default_registry()
+    converter = make_converter()
+    shard = Shard.parse(args.shard) if args.shard else None
+    done, unreadable = read_done(args.resume) if args.resume else (LineSet(), 0)
+    if unreadable:
+        _say(f"leaf-creds apply: {unreadable} unreadable line(s) in {args.resume} ignored")
+    plan = args.plan
+
+    def report(number: int, message: str) -> None:
+        _say(f"{plan}:{number}: {message}")
+
+    summary = check_plan(plan, registry, converter, shard=shard, done=done, report=report)
+    if summary.bad:
+        raise UsageError(f"{summary.bad} bad line(s) in {plan} (listed above); nothing was sent")
+    if args.dry_run:
+        data = {
+            "lines": summary.lines,
+            "selected": summary.selected,
+            "alreadyDone": summary.done,
+            "otherShards": summary.other_shards,
+            "byOp": summary.by_op,
+        }
+        sys.stdout.write(json.dumps(data) + "\n")
+        _say(f"apply --dry-run: {summary.lines} line(s) valid, {summary.selected} would run")
+        return EXIT_OK
+    leaf = _session(args, registry)
+    same = args.resume is not None and args.out is not None and _same_file(args.resume, args.out)
+    out = _open_out(args.out, append=same)
+    started = time.perf_counter()
+    try:
+        counts = asyncio.run(
+            _with_session(
+                leaf,
+                apply_plan(
+                    leaf,
+                    plan,
+                    registry=registry,
+                    converter=converter,
+                    summary=summary,
+                    shard=shard,
+                    done=done,
+                    writer=JsonLines(out),
+                    err=sys.stderr,
+                    concurrency=args.concurrency,
+                    rate=args.rate,
+                    show_secrets=_option(args, "show_secrets", False),
+                    resume=args.resume is not None,
+                    progress=args.progress,
+                ),
+            )
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    skipped = f", {summary.done} already done" if args.resume else ""
+    shards = f", {summary.other_shards} in other shards" if shard else ""
+    _say(
+        f"apply: {counts.ok} ok, {counts.failed} failed{skipped}{shards} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+    return EXIT_FAILED if counts.failed else EXIT_OK
+
+
+async def _with_session(leaf: LeafSession, work: Any) -> Any:
+    async with leaf:
+        return await work
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from ._audit import audit, print_table
+
+    registry = default_registry()
+    providers = [_resource(registry, slug).slug for slug in args.provider]
+    users = [_check_user(user_id) for user_id in args.user]
+    leaf = _session(args, registry)
+    out = _open_out(args.out)
+    try:
+        counts, failures = asyncio.run(
+            _with_session(
+                leaf,
+                audit(
+                    leaf,
+                    providers=providers,
+                    users=users,
+                    events=args.events,
+                    report=JsonLines(out),
+                    err=sys.stderr,
+                    concurrency=args.concurrency,
+                    progress=args.progress,
+                ),
+            )
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print_table(counts, sys.stderr)
+    if failures:
+        _say(f"audit: {failures} credential(s) could not be read")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(
+        users=args.users,
+        seed=args.seed,
+        workdir=args.workdir,
+        concurrency=args.concurrency,
+        progress=args.progress,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _run_fake_server(args: argparse.Namespace) -> int:
+    try:
+        from leaf_creds.testing import serve
+    except ImportError as exc:  # pragma: no cover - shipped in the same package
+        raise UsageError(f"the fake server is not available: {exc}") from None
+    try:
+        asyncio.run(serve(host=args.host, port=args.port))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    return EXIT_OK  # pragma: no cover - serve() runs until interrupted

@@ -1,0 +1,190 @@
+"""``leaf-creds demo``: a real bulk job and audit against an in-process fake Leaf.
+
+It starts :class:`leaf_creds.testing.FakeLeaf` on 127.0.0.1, adds a few
+hundred users (a third already hold CNHI credentials from an earlier
+onboarding), writes a plan over Sentera and CNHI, injects transient faults
+(503 with a short ``Retry-After``, connections dropped before and after the
+request was applied), runs ``apply`` with the progress bar, lets a few
+credentials go bad as Leaf would in the background, then runs ``audit
+--events`` and prints its table. No network; a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._converter import make_converter
+from .._retry import RetryPolicy
+from .._session import LeafSession
+from ._apply import apply_plan
+from ._audit import audit, print_table
+from ._output import JsonLines
+from ._plan import LineSet, check_plan
+from ._progress import ProgressMode
+
+__all__ = ["run_demo"]
+
+_CREDENTIALS = "/users/*-credentials"
+
+
+def run_demo(
+    *,
+    users: int,
+    seed: int,
+    workdir: str | None,
+    concurrency: int,
+    progress: ProgressMode,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Run the demo; return 0 when every operation of the plan ended ok."""
+    directory = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="leaf-creds-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_demo(users, seed, directory, concurrency, progress, out, err))
+
+
+def _secret(rng: random.Random) -> str:
+    return f"{rng.getrandbits(128):032x}"
+
+
+def _sentera(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "username": f"grower{i:04d}",
+        "password": _secret(rng),
+        "organizationName": f"Farm {i:04d}",
+    }
+
+
+def _cnhi(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "clientId": f"cnhi-client-{i:04d}",
+        "clientSecret": _secret(rng),
+        "subscriptionKey": _secret(rng),
+        "refreshToken": _secret(rng),
+        "clientEnvironment": "STAGE",
+    }
+
+
+async def _demo(
+    count: int,
+    seed: int,
+    directory: Path,
+    concurrency: int,
+    progress: ProgressMode,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    from leaf_creds.testing import DEFAULT_ACCOUNTS, FakeLeaf
+
+    def say(text: str) -> None:
+        err.write(text + "\n")
+        err.flush()
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    plan = directory / "plan.jsonl"
+    results = directory / "results.jsonl"
+    report = directory / "report.jsonl"
+    async with FakeLeaf(seed=seed) as fake:
+        ids = [
+            fake.add_user(
+                name=f"Grower {i:04d}",
+                email=f"grower{i:04d}@example.com",
+                external_id=f"farm-{i:04d}",
+            ).id
+            for i in range(count)
+        ]
+        rotating = set(range(0, count, 3))
+        for i in rotating:
+            fake.add_credential(ids[i], "cnhi", _cnhi(rng, i))
+        with plan.open("w", encoding="utf-8") as lines:
+            for i, user_id in enumerate(ids):
+                sentera = {"op": "create", "provider": "sentera", "leafUserId": user_id}
+                lines.write(json.dumps({**sentera, "credentials": _sentera(rng, i)}) + "\n")
+                op = "replace" if i in rotating else "create"
+                cnhi = {"op": op, "provider": "cnhi", "leafUserId": user_id}
+                lines.write(json.dumps({**cnhi, "credentials": _cnhi(rng, i)}) + "\n")
+        say(
+            f"demo: fake Leaf on {fake.url} with {count} users; plan {plan} "
+            f"({2 * count} operations: Sentera creates, CNHI creates and rotations)"
+        )
+        faults = [
+            fake.faults.add(path=_CREDENTIALS, status=503, retry_after=0.05, probability=0.04),
+            fake.faults.add(path=_CREDENTIALS, drop="before_body", probability=0.02),
+            fake.faults.add(path=_CREDENTIALS, drop="after_body", probability=0.02),
+        ]
+        say("demo: injecting faults: 4% 503 + Retry-After, 2% dropped before, 2% after applying")
+
+        username, password = next(iter(DEFAULT_ACCOUNTS.items()))
+        retry = RetryPolicy(max_retries=8, backoff_base=0.02, backoff_max=0.25)
+        async with LeafSession(
+            username=username, password=password, base_url=fake.url, retry=retry
+        ) as leaf:
+            registry = leaf.registry
+            converter = make_converter()
+            summary = check_plan(
+                str(plan), registry, converter, shard=None, done=LineSet(),
+                report=lambda number, message: say(f"{plan}:{number}: {message}"),
+            )  # fmt: skip
+            with results.open("w", encoding="utf-8") as results_file:
+                counts = await apply_plan(
+                    leaf, str(plan), registry=registry, converter=converter, summary=summary,
+                    shard=None, done=LineSet(), writer=JsonLines(results_file), err=err,
+                    concurrency=concurrency, rate=None, show_secrets=False, resume=False,
+                    progress=progress,
+                )  # fmt: skip
+            injected = sum(fault.fired for fault in faults)
+            stored = sum(
+                fake.credential(user_id, slug) is not None
+                for user_id in ids
+                for slug in ("sentera", "cnhi")
+            )
+            # A create sent twice would have met its own credential: a 409.
+            twice = sum(1 for r in fake.requests if r.method == "POST" and r.status == 409)
+            say(
+                f"apply: {counts.ok} ok, {counts.failed} failed; {injected} faults injected "
+                f"and retried; {stored} credentials stored, {twice} creates sent twice; "
+                f"results in {results}"
+            )
+            fake.faults.clear()
+
+            # Leaf notices in the background that some credentials stopped working.
+            for i in rng.sample(range(count), k=max(1, count // 25)):
+                fake.set_status(ids[i], "sentera", "UNAUTHENTICATED")
+            for i in rng.sample(range(count), k=max(1, count // 50)):
+                fake.set_status(ids[i], "cnhi", "MISSING_PERMISSION")
+            with report.open("w", encoding="utf-8") as report_file:
+                table, unread = await audit(
+                    leaf, providers=["sentera", "cnhi"], users=[], events=True,
+                    report=JsonLines(report_file), err=err, concurrency=concurrency,
+                    progress=progress,
+                )  # fmt: skip
+        print_table(table, err)
+        say(f"audit: report {report} (with the event log of every credential not OK)")
+    seconds = time.perf_counter() - started
+    out.write(
+        json.dumps(
+            {
+                "users": count,
+                "operations": summary.selected,
+                "ok": counts.ok,
+                "failed": counts.failed,
+                "faultsInjected": injected,
+                "credentialsStored": stored,
+                "createsSentTwice": twice,
+                "auditFailures": unread,
+                "seconds": round(seconds, 2),
+                "workdir": str(directory),
+            }
+        )
+        + "\n"
+    )
+    ok = counts.failed == 0 and unread == 0 and twice == 0
+    say(f"demo: {'every operation ended ok' if ok else 'some operations failed'} in {seconds:.1f}s")
+    return 0 if ok else 1
