@@ -6,6 +6,19 @@ in a :class:`Registry`.
 
 from __future__ import annotations
 
+from ._alerts import (
+    CREDENTIALS_LIMITED_PERMISSION,
+    CREDENTIALS_UNAUTHENTICATED,
+    SIGNATURE_HEADER,
+    Alert,
+    CredentialAlert,
+    UnknownAlert,
+    Webhook,
+    WebhookConfirmation,
+    parse_alert,
+    sign,
+    verify_signature,
+)
 from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
 from ._converter import make_converter
 from ._exceptions import (
@@ -28,6 +41,7 @@ from ._exceptions import (
 )
 from ._fields import MASK, is_secret, masked, wire
 from ._models import ClientEnvironment, CredentialEvent, CredentialRecord, CredentialStatus
+from ._receiver import AlertReceiver, ReceiverResponse, aiohttp_handler
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy
@@ -97,6 +111,8 @@ __all__ = [
     "CLIMATE_FIELD_VIEW",
     "CNHI",
     "CNHI_FIELD_OPS",
+    "CREDENTIALS_LIMITED_PERMISSION",
+    "CREDENTIALS_UNAUTHENTICATED",
     "DEFAULT_BASE_URL",
     "ENTRY_POINT_GROUP",
     "FARM_ENGAGE",
@@ -107,6 +123,7 @@ __all__ = [
     "RAVEN",
     "RAVEN_SLINGSHOT",
     "SENTERA",
+    "SIGNATURE_HEADER",
     "STARA",
     "TRIMBLE",
     "VALLEY",
@@ -117,6 +134,8 @@ __all__ = [
     "AgrimaticsRecord",
     "AgvanceCredentials",
     "AgvanceRecord",
+    "Alert",
+    "AlertReceiver",
     "AuthenticationError",
     "BadRequestError",
     "ClaasCredentials",
@@ -131,6 +150,7 @@ __all__ = [
     "ConflictError",
     "Create",
     "CreateField",
+    "CredentialAlert",
     "CredentialEvent",
     "CredentialRecord",
     "CredentialResource",
@@ -162,6 +182,7 @@ __all__ = [
     "RavenRecord",
     "RavenSlingshotCredentials",
     "RavenSlingshotRecord",
+    "ReceiverResponse",
     "Registry",
     "Replace",
     "RequestTimeoutError",
@@ -175,14 +196,21 @@ __all__ = [
     "TransportError",
     "TrimbleCredentials",
     "TrimbleRecord",
+    "UnknownAlert",
     "UnknownProviderError",
     "ValidationError",
     "ValleyCredentials",
     "ValleyRecord",
+    "Webhook",
+    "WebhookConfirmation",
     "__version__",
+    "aiohttp_handler",
     "default_registry",
     "is_secret",
     "make_converter",
     "masked",
+    "parse_alert",
+    "sign",
+    "verify_signature",
     "wire",
 ]

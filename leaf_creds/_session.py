@@ -34,6 +34,15 @@ import cattrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._alerts import (
+    ALERTS_SERVICE,
+    CREDENTIALS_LIMITED_PERMISSION,
+    CREDENTIALS_UNAUTHENTICATED,
+    WEBHOOKS_PATH,
+    Webhook,
+    webhook_body,
+    webhook_path,
+)
 from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
 from ._bulk import DEFAULT_CONCURRENCY, Operation, Outcome, Progress, run_bulk
 from ._converter import make_converter
@@ -474,7 +483,7 @@ class LeafSession:
     ) -> tuple[R, int]:
         url = self._user_management + resource.path(user_id)
         answer = await self._request("GET", url, timeouts=timeouts)
-        return self._record(resource, answer, "GET", url), answer.attempts
+        return self._decode_object(resource.record, answer, "GET", url), answer.attempts
 
     async def _create(
         self,
@@ -531,7 +540,7 @@ class LeafSession:
             secrets=secrets,
             reconcile=existing_credential,
         )
-        return self._record(resource, answer, "POST", url), answer.attempts
+        return self._decode_object(resource.record, answer, "POST", url), answer.attempts
 
     async def _delete(
         self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
@@ -558,9 +567,8 @@ class LeafSession:
         )
         return events, answer.attempts
 
-    def _record(
-        self, resource: CredentialResource[Any, R], answer: _Answer, method: str, url: str
-    ) -> R:
+    def _decode_object(self, cls: type[T], answer: _Answer, method: str, url: str) -> T:
+        """Parse a 2xx answer holding one JSON object into ``cls``."""
         data = parse_json(answer.body, method=method, url=url, status=answer.status)
         if not isinstance(data, dict):
             raise DecodeError(
@@ -569,9 +577,9 @@ class LeafSession:
                 url=url,
                 status=answer.status,
             )
-        hook = self._converter.get_structure_hook(resource.record)
-        record: R = self._structure(hook, data, resource.record, method, url, answer.status)
-        return record
+        hook = self._converter.get_structure_hook(cls)
+        decoded: T = self._structure(hook, data, cls, method, url, answer.status)
+        return decoded
 
     @staticmethod
     def _structure(
@@ -906,6 +914,117 @@ class LeafSession:
         return run_bulk(
             self, operations, concurrency=concurrency, rate=rate, on_progress=on_progress
         )
+
+    # -- credential alerts (webhooks) --------------------------------------
+
+    async def register_webhook(
+        self,
+        *,
+        name: str,
+        url: str,
+        secret: str,
+        events: Iterable[str] = (CREDENTIALS_UNAUTHENTICATED, CREDENTIALS_LIMITED_PERMISSION),
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> Webhook:
+        """Register a webhook with Leaf's Alerts service.
+
+        Leaf then POSTs a confirmation to ``url``, and signs every delivery
+        with ``secret``; serve them with :func:`aiohttp_handler` or
+        :class:`AlertReceiver`. A webhook cannot be changed: delete it and
+        register another.
+
+        Args:
+            name: The webhook's name.
+            url: Where Leaf POSTs the alerts (absolute http or https).
+            secret: The key Leaf signs deliveries with; never logged or printed.
+            events: The event types to receive; the two credential events
+                by default.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to get a connection, for this call.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            BadRequestError: Leaf refused it, e.g. an event already has a
+                webhook (``eventRegisteredTwice``).
+            TransportError, ServerError: The outcome is unknown (the request
+                is not sent twice blindly); list the webhooks before
+                registering again.
+            LeafError: Any other failure; see the exception tree.
+        """
+        body = webhook_body(name=name, url=url, secret=secret, events=events)
+        timeouts = self._timeouts_for(timeout, connect_timeout)
+        target = self._base_url + ALERTS_SERVICE + WEBHOOKS_PATH
+        # Not idempotent, and not reconciled like a credential create: names
+        # need not be unique, so a GET cannot tell this webhook from another.
+        answer = await self._request(
+            "POST", target, timeouts=timeouts, data=json.dumps(body).encode(), secrets=[secret]
+        )
+        return self._decode_object(Webhook, answer, "POST", target)
+
+    async def webhooks(
+        self, *, timeout: float | None = None, connect_timeout: float | None = None
+    ) -> list[Webhook]:
+        """Return every webhook registered with Leaf's Alerts service.
+
+        Raises:
+            DecodeError: The answer is not a JSON array of webhooks.
+            LeafError: Any other failure; see the exception tree.
+        """
+        target = self._base_url + ALERTS_SERVICE + WEBHOOKS_PATH
+        answer = await self._request(
+            "GET", target, timeouts=self._timeouts_for(timeout, connect_timeout)
+        )
+        data = parse_json(answer.body, method="GET", url=target, status=answer.status)
+        if not isinstance(data, list):
+            raise DecodeError(
+                f"{answer.status} from GET {target}: expected a JSON array of webhooks",
+                method="GET",
+                url=target,
+                status=answer.status,
+            )
+        hook = self._converter.get_structure_hook(list[Webhook])
+        found: list[Webhook] = self._structure(
+            hook, data, list[Webhook], "GET", target, answer.status
+        )
+        return found
+
+    async def webhook(
+        self,
+        webhook_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> Webhook:
+        """Return one registered webhook.
+
+        Raises:
+            ValidationError: ``webhook_id`` is empty; nothing was sent.
+            NotFoundError: No webhook has that id.
+            LeafError: Any other failure; see the exception tree.
+        """
+        target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
+        answer = await self._request(
+            "GET", target, timeouts=self._timeouts_for(timeout, connect_timeout)
+        )
+        return self._decode_object(Webhook, answer, "GET", target)
+
+    async def delete_webhook(
+        self,
+        webhook_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        """Delete a webhook; Leaf stops delivering to its URL.
+
+        Raises:
+            ValidationError: ``webhook_id`` is empty; nothing was sent.
+            NotFoundError: No webhook has that id.
+            LeafError: Any other failure; see the exception tree.
+        """
+        target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
+        await self._request("DELETE", target, timeouts=self._timeouts_for(timeout, connect_timeout))
 
 
 def _shown(url: str) -> str:

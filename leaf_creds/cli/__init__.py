@@ -224,6 +224,10 @@ def _parser() -> argparse.ArgumentParser:
     fake = command("fake-server", _run_fake_server, "run the fake Leaf API until interrupted")
     fake.add_argument("--port", type=int, default=8080, help="the port (default 8080)")
     fake.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
+
+    from ._alerts import add_alerts_commands
+
+    add_alerts_commands(commands, common, _AUTH_HELP)
     return parser
 
 

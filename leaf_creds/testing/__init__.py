@@ -13,10 +13,13 @@ from __future__ import annotations
 from ._faults import Drop, Fault, Faults
 from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
 from ._state import FakeUser
+from ._webhooks import Delivery, FakeAlerts
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
+    "Delivery",
     "Drop",
+    "FakeAlerts",
     "FakeLeaf",
     "FakeUser",
     "Fault",

@@ -22,7 +22,7 @@ import hmac
 import json
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple, TextIO
 from urllib.parse import unquote
@@ -35,6 +35,7 @@ from .._resource import CredentialResource
 from ._faults import Fault, Faults
 from ._state import FakeUser, Problem, State
 from ._tokens import TokenIssuer
+from ._webhooks import ALERTS_PREFIX, DEFAULT_RETRY_DELAYS, FakeAlerts
 
 __all__ = ["DEFAULT_ACCOUNTS", "FakeLeaf", "LoggedRequest", "serve"]
 
@@ -69,7 +70,7 @@ def _provider_slug(provider: str | CredentialResource[Any, Any]) -> str:
 
 
 class FakeLeaf:
-    """An in-memory fake of Leaf's authentication and User Management API.
+    """An in-memory fake of Leaf's authentication, User Management and Alerts APIs.
 
     Start it with ``async with`` and point a session at :attr:`url`::
 
@@ -91,6 +92,8 @@ class FakeLeaf:
             30 days with ``rememberMe``, as Leaf does. Negative issues
             expired tokens. Settable on the instance.
         seed: Seeds the draws of faults with a ``probability``.
+        webhook_retry_delays: Seconds after a failed webhook delivery at
+            which it is retried (Leaf's minutes, shortened); see :attr:`alerts`.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class FakeLeaf:
         port: int = 0,
         token_lifetime: float | None = None,
         seed: int | None = None,
+        webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self._accounts = dict(accounts or {})
         self._issuer = TokenIssuer(tokens)
@@ -119,6 +123,8 @@ class FakeLeaf:
         self._idle.set()
         self.token_lifetime = token_lifetime
         self.faults = Faults(seed=seed)
+        self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
+        """The Alerts service: registered webhooks and the deliveries to them."""
         self.token = self.issue_token()
         """A valid bearer token (24 hours), issued when the fake was made."""
 
@@ -155,6 +161,7 @@ class FakeLeaf:
 
     async def aclose(self) -> None:
         """Stop listening and drop every connection; idempotent."""
+        await self.alerts.aclose()
         runner, self._runner = self._runner, None
         if runner is not None:
             self._closing.set()
@@ -281,7 +288,9 @@ class FakeLeaf:
         """Change a credential's status, as Leaf does in the background.
 
         Every status change of the fake goes through this method, and logs
-        an event on the credential.
+        an event on the credential. A change to ``UNAUTHENTICATED`` or
+        ``MISSING_PERMISSION`` also sends a signed alert to every webhook
+        registered for it (see :attr:`alerts`); call it inside the event loop.
 
         Returns:
             A copy of the updated record.
@@ -289,7 +298,12 @@ class FakeLeaf:
         Raises:
             LookupError: No such user or credential.
         """
-        return self._state.set_status(user_id, _provider_slug(provider), str(status))
+        slug = _provider_slug(provider)
+        previous = (self._state.peek(user_id, slug) or {}).get("status")
+        record = self._state.set_status(user_id, slug, str(status))
+        if record["status"] != previous:
+            self.alerts.credential_status_changed(user_id, slug, record, now=self.now())
+        return record
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -321,6 +335,7 @@ class FakeLeaf:
         Accounts and issued tokens stay valid.
         """
         self._state.reset()
+        self.alerts.reset()
         self.faults.clear()
         self._log.clear()
         self._clock_offset = 0.0
@@ -386,6 +401,9 @@ class FakeLeaf:
             if path == LOGIN_PATH:
                 _allow(request, "POST")
                 return await self._login(request)
+            if path == ALERTS_PREFIX or path.startswith(ALERTS_PREFIX + "/"):
+                self._authorize(request)
+                return await self._webhooks(request, path[len(ALERTS_PREFIX) :])
             if service is None:
                 raise Problem(404, f"no such path: {path}")
             self._authorize(request)
@@ -486,6 +504,24 @@ class FakeLeaf:
         return web.json_response(
             record, status=201, headers={"Location": request.rel_url.raw_path}
         )
+
+    async def _webhooks(self, request: web.Request, rest: str) -> web.Response:
+        segments = [segment for segment in rest.split("/") if segment]
+        if not segments:
+            _allow(request, "GET", "POST")
+            if request.method == "GET":
+                return web.json_response(self.alerts.webhooks)
+            webhook = self.alerts.register(await _json_body(request))
+            location = f"{ALERTS_PREFIX}/{webhook['id']}"
+            return web.json_response(webhook, status=201, headers={"Location": location})
+        if len(segments) > 1:
+            raise Problem(404, f"no such path: {request.rel_url.raw_path}")
+        _allow(request, "GET", "DELETE")
+        webhook_id = unquote(segments[0])
+        if request.method == "DELETE":
+            self.alerts.delete(webhook_id)
+            return web.Response(status=204)
+        return web.json_response(self.alerts.webhook(webhook_id))
 
 
 def _gone(request: web.Request) -> bool:
