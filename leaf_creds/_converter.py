@@ -8,6 +8,9 @@ a plugin author's attrs classes work with no converter code of their own.
 from __future__ import annotations
 
 import enum
+import functools
+import types
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +22,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._fields import wire_name
 from ._models import CredentialStatus
 
-__all__ = ["format_datetime", "make_converter", "parse_datetime"]
+__all__ = ["default_converter", "format_datetime", "make_converter", "parse_datetime"]
 
 
 def parse_datetime(value: str | datetime) -> datetime:
@@ -33,7 +36,11 @@ def parse_datetime(value: str | datetime) -> datetime:
         ValueError: The text is not an ISO 8601 timestamp.
     """
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if moment.tzinfo is None:
+    tzinfo = moment.tzinfo
+    if tzinfo is UTC:
+        # Leaf's own "...Z" form: already what we return.
+        return moment
+    if tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 
@@ -49,10 +56,16 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     return parse_datetime(value)
 
 
+# Every record has a status: a dict lookup is several calls shorter than
+# EnumType.__call__ for the known values.
+_STATUSES: dict[str, CredentialStatus] = {member.value: member for member in CredentialStatus}
+
+
 def _structure_status(value: Any, _: type) -> CredentialStatus:
     if not isinstance(value, str):
         raise TypeError(f"expected a status string, got {type(value).__name__}")
-    return CredentialStatus(value)
+    member = _STATUSES.get(value)
+    return member if member is not None else CredentialStatus(value)
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -71,6 +84,16 @@ def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
 
 def _enum_value(member: enum.Enum) -> Any:
     return member.value
+
+
+def _optional_inner(type_: Any) -> Any:
+    """Return ``X`` of ``X | None`` (one type and None), else None."""
+    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(type_)
+    if len(args) != 2 or type(None) not in args:
+        return None
+    return args[0] if args[1] is type(None) else args[1]
 
 
 def make_converter() -> cattrs.Converter:
@@ -104,6 +127,30 @@ def make_converter() -> cattrs.Converter:
         }
         return make_dict_unstructure_fn(cls, converter, **overrides)
 
+    def optional_factory(type_: Any) -> Callable[[Any, Any], Any]:
+        # cattrs' own Optional hook looks the inner hook up on every call;
+        # every record field is optional, so resolve it once here.
+        inner = _optional_inner(type_)
+        hook = converter.get_structure_hook(inner)
+
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else hook(value, inner)
+
+        return structure_optional
+
+    converter.register_structure_hook_factory(
+        lambda type_: _optional_inner(type_) is not None, optional_factory
+    )
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return converter
+
+
+@functools.cache
+def default_converter() -> cattrs.Converter:
+    """Return the converter shared by code that runs without a session.
+
+    Building bodies in the CLI, parsing webhook deliveries, the fake server:
+    made on first use, so ``import leaf_creds`` does not pay for it.
+    """
+    return make_converter()

@@ -39,7 +39,7 @@ def parse_json(body: bytes, *, method: str, url: str, status: int) -> Any:
     Raises:
         DecodeError: The body is not JSON.
     """
-    if not body.strip():
+    if not body or body.isspace():
         return None
     try:
         return json.loads(body)

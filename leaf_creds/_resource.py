@@ -17,7 +17,7 @@ from urllib.parse import quote
 import attrs
 import cattrs
 
-from ._converter import make_converter
+from ._converter import default_converter
 from ._exceptions import ValidationError
 from ._fields import is_secret, wire_name
 from ._models import ClientEnvironment, CredentialRecord
@@ -33,9 +33,8 @@ S = TypeVar("S")
 R = TypeVar("R", bound=CredentialRecord)
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# A converter for resources used without a session (building bodies in a CLI,
-# a test or a fake server); a session passes its own.
-_DEFAULT_CONVERTER = make_converter()
+# What quote(safe="") leaves as is: ids made only of these (UUIDs) skip it.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def user_path(user_id: object) -> str:
@@ -53,6 +52,8 @@ def user_path(user_id: object) -> str:
         raise ValidationError("a Leaf user id must not be empty")
     if user_id in {".", ".."}:
         raise ValidationError(f"{user_id!r} is not a valid Leaf user id")
+    if _UNRESERVED.fullmatch(user_id):
+        return "/users/" + user_id
     # safe="" makes "/", "?", "#" and "%" escapes too, so the id is always
     # exactly one path segment of the URL that was meant.
     return "/users/" + quote(user_id, safe="")
@@ -155,6 +156,14 @@ class CredentialResource(Generic[S, R]):
         )
 
     @cached_property
+    def _checks(self) -> tuple[tuple[str, str, bool, bool], ...]:
+        # (name, wire, required, must be a str), worked out once, not per create.
+        return tuple(
+            (f.name, f.wire, f.required, _accepts_str(self._types.get(f.name)))
+            for f in self.fields
+        )
+
+    @cached_property
     def record_secrets(self) -> frozenset[str]:
         """The attribute names of the record that hold secrets."""
         return frozenset(a.name for a in attrs.fields(self.record) if is_secret(a))
@@ -194,7 +203,7 @@ class CredentialResource(Generic[S, R]):
         if problems:
             raise self._invalid(problems)
         try:
-            credentials: S = (converter or _DEFAULT_CONVERTER).structure(dict(body), self.schema)
+            credentials: S = (converter or default_converter()).structure(dict(body), self.schema)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
             raise self._invalid(self._explain(exc)) from None
         self.validate(credentials)
@@ -216,18 +225,15 @@ class CredentialResource(Generic[S, R]):
                 f"got {type(credentials).__name__}"
             )
         problems = []
-        for f in self.fields:
-            value = getattr(credentials, f.name)
-            expected = self._types.get(f.name)
+        for name, wire, required, wants_str in self._checks:
+            value = getattr(credentials, name)
             if value is None:
-                if f.required:
-                    problems.append(f"required field is None @ $.{f.wire}")
-            elif _accepts_str(expected) and not isinstance(value, str):
-                problems.append(
-                    f"expected a string, got {type(value).__name__} @ $.{f.wire}"
-                )
+                if required:
+                    problems.append(f"required field is None @ $.{wire}")
+            elif wants_str and not isinstance(value, str):
+                problems.append(f"expected a string, got {type(value).__name__} @ $.{wire}")
             elif isinstance(value, str) and not value.strip():
-                problems.append(f"must not be empty @ $.{f.wire}")
+                problems.append(f"must not be empty @ $.{wire}")
         if problems:
             raise self._invalid(problems)
         return credentials
