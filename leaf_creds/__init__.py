@@ -2,24 +2,18 @@
 
 Start with :class:`LeafSession`; every provider is a :class:`CredentialResource`
 in a :class:`Registry`.
+
+The core is imported with the package. The provider modules, bulk jobs,
+Leaf users and credential alerts are imported on first use of one of their
+names (``leaf_creds.JOHN_DEERE``, ``leaf_creds.Create``...), so that
+``import leaf_creds`` costs little more than ``import aiohttp``.
 """
 
 from __future__ import annotations
 
-from ._alerts import (
-    CREDENTIALS_LIMITED_PERMISSION,
-    CREDENTIALS_UNAUTHENTICATED,
-    SIGNATURE_HEADER,
-    Alert,
-    CredentialAlert,
-    UnknownAlert,
-    Webhook,
-    WebhookConfirmation,
-    parse_alert,
-    sign,
-    verify_signature,
-)
-from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
+import importlib
+import typing
+
 from ._converter import make_converter
 from ._exceptions import (
     APIError,
@@ -41,67 +35,164 @@ from ._exceptions import (
 )
 from ._fields import MASK, is_secret, masked, wire
 from ._models import ClientEnvironment, CredentialEvent, CredentialRecord, CredentialStatus
-from ._receiver import AlertReceiver, ReceiverResponse, aiohttp_handler
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, LeafSession
-from ._users import LeafUser
 from ._version import __version__
-from .providers import (
-    AG_LEADER,
-    AGRIMATICS,
-    AGVANCE,
-    CLAAS,
-    CLIMATE_FIELD_VIEW,
-    CNHI,
-    CNHI_FIELD_OPS,
-    FARM_ENGAGE,
-    JOHN_DEERE,
-    LINDSAY,
-    PANORAMA,
-    RAVEN,
-    RAVEN_SLINGSHOT,
-    SENTERA,
-    STARA,
-    TRIMBLE,
-    VALLEY,
-    AgLeaderCredentials,
-    AgLeaderRecord,
-    AgrimaticsCredentials,
-    AgrimaticsRecord,
-    AgvanceCredentials,
-    AgvanceRecord,
-    ClaasCredentials,
-    ClaasRecord,
-    ClimateFieldViewCredentials,
-    ClimateFieldViewRecord,
-    CnhiCredentials,
-    CnhiFieldOpsCredentials,
-    CnhiFieldOpsRecord,
-    CnhiRecord,
-    FarmEngageCredentials,
-    FarmEngageRecord,
-    JohnDeereCredentials,
-    JohnDeereRecord,
-    LindsayCredentials,
-    LindsayRecord,
-    PanoramaCredentials,
-    PanoramaRecord,
-    RavenCredentials,
-    RavenRecord,
-    RavenSlingshotCredentials,
-    RavenSlingshotRecord,
-    SenteraCredentials,
-    SenteraRecord,
-    StaraCredentials,
-    StaraRecord,
-    TokenMetadata,
-    TrimbleCredentials,
-    TrimbleRecord,
-    ValleyCredentials,
-    ValleyRecord,
-)
+
+if typing.TYPE_CHECKING:
+    from typing import Any
+
+    from ._alerts import (
+        CREDENTIALS_LIMITED_PERMISSION,
+        CREDENTIALS_UNAUTHENTICATED,
+        SIGNATURE_HEADER,
+        Alert,
+        CredentialAlert,
+        UnknownAlert,
+        Webhook,
+        WebhookConfirmation,
+        parse_alert,
+        sign,
+        verify_signature,
+    )
+    from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
+    from ._receiver import AlertReceiver, ReceiverResponse, aiohttp_handler
+    from ._users import LeafUser
+    from .providers import (
+        AG_LEADER,
+        AGRIMATICS,
+        AGVANCE,
+        CLAAS,
+        CLIMATE_FIELD_VIEW,
+        CNHI,
+        CNHI_FIELD_OPS,
+        FARM_ENGAGE,
+        JOHN_DEERE,
+        LINDSAY,
+        PANORAMA,
+        RAVEN,
+        RAVEN_SLINGSHOT,
+        SENTERA,
+        STARA,
+        TRIMBLE,
+        VALLEY,
+        AgLeaderCredentials,
+        AgLeaderRecord,
+        AgrimaticsCredentials,
+        AgrimaticsRecord,
+        AgvanceCredentials,
+        AgvanceRecord,
+        ClaasCredentials,
+        ClaasRecord,
+        ClimateFieldViewCredentials,
+        ClimateFieldViewRecord,
+        CnhiCredentials,
+        CnhiFieldOpsCredentials,
+        CnhiFieldOpsRecord,
+        CnhiRecord,
+        FarmEngageCredentials,
+        FarmEngageRecord,
+        JohnDeereCredentials,
+        JohnDeereRecord,
+        LindsayCredentials,
+        LindsayRecord,
+        PanoramaCredentials,
+        PanoramaRecord,
+        RavenCredentials,
+        RavenRecord,
+        RavenSlingshotCredentials,
+        RavenSlingshotRecord,
+        SenteraCredentials,
+        SenteraRecord,
+        StaraCredentials,
+        StaraRecord,
+        TokenMetadata,
+        TrimbleCredentials,
+        TrimbleRecord,
+        ValleyCredentials,
+        ValleyRecord,
+    )
+
+# Where each lazily imported public name lives.
+_LAZY: dict[str, str] = {
+    "AGRIMATICS": ".providers",
+    "AGVANCE": ".providers",
+    "AG_LEADER": ".providers",
+    "AgLeaderCredentials": ".providers",
+    "AgLeaderRecord": ".providers",
+    "AgrimaticsCredentials": ".providers",
+    "AgrimaticsRecord": ".providers",
+    "AgvanceCredentials": ".providers",
+    "AgvanceRecord": ".providers",
+    "Alert": "._alerts",
+    "AlertReceiver": "._receiver",
+    "CLAAS": ".providers",
+    "CLIMATE_FIELD_VIEW": ".providers",
+    "CNHI": ".providers",
+    "CNHI_FIELD_OPS": ".providers",
+    "CREDENTIALS_LIMITED_PERMISSION": "._alerts",
+    "CREDENTIALS_UNAUTHENTICATED": "._alerts",
+    "ClaasCredentials": ".providers",
+    "ClaasRecord": ".providers",
+    "ClimateFieldViewCredentials": ".providers",
+    "ClimateFieldViewRecord": ".providers",
+    "CnhiCredentials": ".providers",
+    "CnhiFieldOpsCredentials": ".providers",
+    "CnhiFieldOpsRecord": ".providers",
+    "CnhiRecord": ".providers",
+    "Create": "._bulk",
+    "CredentialAlert": "._alerts",
+    "Delete": "._bulk",
+    "Events": "._bulk",
+    "FARM_ENGAGE": ".providers",
+    "FarmEngageCredentials": ".providers",
+    "FarmEngageRecord": ".providers",
+    "Get": "._bulk",
+    "JOHN_DEERE": ".providers",
+    "JohnDeereCredentials": ".providers",
+    "JohnDeereRecord": ".providers",
+    "LINDSAY": ".providers",
+    "LeafUser": "._users",
+    "LindsayCredentials": ".providers",
+    "LindsayRecord": ".providers",
+    "Operation": "._bulk",
+    "Outcome": "._bulk",
+    "PANORAMA": ".providers",
+    "PanoramaCredentials": ".providers",
+    "PanoramaRecord": ".providers",
+    "Progress": "._bulk",
+    "RAVEN": ".providers",
+    "RAVEN_SLINGSHOT": ".providers",
+    "RavenCredentials": ".providers",
+    "RavenRecord": ".providers",
+    "RavenSlingshotCredentials": ".providers",
+    "RavenSlingshotRecord": ".providers",
+    "ReceiverResponse": "._receiver",
+    "Replace": "._bulk",
+    "SENTERA": ".providers",
+    "SIGNATURE_HEADER": "._alerts",
+    "STARA": ".providers",
+    "SenteraCredentials": ".providers",
+    "SenteraRecord": ".providers",
+    "StaraCredentials": ".providers",
+    "StaraRecord": ".providers",
+    "TRIMBLE": ".providers",
+    "TokenMetadata": ".providers",
+    "TrimbleCredentials": ".providers",
+    "TrimbleRecord": ".providers",
+    "UnknownAlert": "._alerts",
+    "VALLEY": ".providers",
+    "ValleyCredentials": ".providers",
+    "ValleyRecord": ".providers",
+    "Webhook": "._alerts",
+    "WebhookConfirmation": "._alerts",
+    "aiohttp_handler": "._receiver",
+    "parse_alert": "._alerts",
+    "sign": "._alerts",
+    "verify_signature": "._alerts",
+}
 
 __all__ = [
     "AGRIMATICS",
@@ -214,3 +305,21 @@ __all__ = [
     "verify_signature",
     "wire",
 ]
+
+
+
+# Hidden from type checkers: a module __getattr__ would make mypy accept any
+# attribute of leaf_creds, typos included. They see the imports above.
+if not typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'leaf_creds' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -31,12 +31,13 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
 from ._exceptions import NotFoundError, ValidationError
 from ._resource import CredentialResource
+from ._session import DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
     from ._session import LeafSession
@@ -54,7 +55,6 @@ __all__ = [
     "run_bulk",
 ]
 
-DEFAULT_CONCURRENCY: Final = 16
 
 Provider: TypeAlias = "str | CredentialResource[Any, Any]"
 

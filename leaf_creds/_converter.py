@@ -13,14 +13,17 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._fields import wire_name
 from ._models import CredentialStatus
+
+if TYPE_CHECKING:
+    # cattrs is imported when the first converter is made, not with the
+    # package: it is a third of what `import leaf_creds` would cost.
+    import cattrs
 
 __all__ = ["default_converter", "format_datetime", "make_converter", "parse_datetime"]
 
@@ -103,6 +106,9 @@ def make_converter() -> cattrs.Converter:
     names (or a field's explicit ``wire`` name); unknown keys are ignored when
     reading, and optional fields left at ``None`` are not written.
     """
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
     converter = cattrs.Converter()
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_unstructure_hook(datetime, format_datetime)

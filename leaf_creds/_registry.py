@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from typing import Any
 
 import attrs
 
 from ._exceptions import UnknownProviderError
 from ._resource import CredentialResource
-from .providers import BUILTIN
 
 __all__ = ["ENTRY_POINT_GROUP", "Registry", "default_registry"]
 
@@ -83,6 +81,10 @@ def default_registry(*, plugins: bool = True) -> Registry:
             not a ``CredentialResource``, is skipped with a warning that names
             it; it never breaks the SDK.
     """
+    # Imported here, not with the package: seventeen provider modules are
+    # half of what `import leaf_creds` would otherwise cost.
+    from .providers import BUILTIN
+
     registry = Registry()
     for resource in BUILTIN:
         registry.register(resource)
@@ -92,6 +94,10 @@ def default_registry(*, plugins: bool = True) -> Registry:
 
 
 def _load_plugins(registry: Registry) -> None:
+    # importlib.metadata is slow to import; only a registry that loads
+    # plugins needs it.
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             resource = entry.load()

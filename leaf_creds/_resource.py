@@ -11,16 +11,18 @@ import re
 import typing
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import attrs
-import cattrs
 
 from ._converter import default_converter
 from ._exceptions import ValidationError
 from ._fields import is_secret, wire_name
 from ._models import ClientEnvironment, CredentialRecord
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "CreateField",
@@ -202,6 +204,8 @@ class CredentialResource(Generic[S, R]):
         ]
         if problems:
             raise self._invalid(problems)
+        import cattrs  # loaded lazily, see _converter.py
+
         try:
             credentials: S = (converter or default_converter()).structure(dict(body), self.schema)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
@@ -244,6 +248,8 @@ class CredentialResource(Generic[S, R]):
         )
 
     def _explain(self, exc: Exception) -> list[str]:
+        import cattrs
+
         if isinstance(exc, cattrs.BaseValidationError):
             # transform_error names attributes; Leaf's users think in wire names.
             wires = {f.name: f.wire for f in self.fields}
@@ -259,6 +265,8 @@ _UnionType = type(int | None)
 
 def _describe(exc: BaseException, type_: type[Any] | None) -> str:
     # Our own messages are written for users; cattrs' generic ones otherwise.
+    import cattrs
+
     if isinstance(exc, ValidationError):
         return str(exc)
     if isinstance(type_, type) and issubclass(type_, enum.Enum):

@@ -26,25 +26,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import aiohttp
 import attrs
-import cattrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._alerts import (
-    ALERTS_SERVICE,
-    CREDENTIALS_LIMITED_PERMISSION,
-    CREDENTIALS_UNAUTHENTICATED,
-    WEBHOOKS_PATH,
-    Webhook,
-    webhook_body,
-    webhook_path,
-)
 from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
-from ._bulk import DEFAULT_CONCURRENCY, Operation, Outcome, Progress, run_bulk
 from ._converter import make_converter
 from ._exceptions import (
     APIError,
@@ -65,9 +54,18 @@ from ._retry import RETRYABLE_STATUSES, RetryPolicy
 from ._users import MAX_PAGE_SIZE, LeafUser, check_page_size, has_next_page, users_query
 from ._version import __version__
 
+if TYPE_CHECKING:
+    import cattrs
+
+    from ._alerts import Webhook
+    from ._bulk import Operation, Outcome, Progress
+
 __all__ = ["DEFAULT_BASE_URL", "LeafSession"]
 
 DEFAULT_BASE_URL: Final = "https://api.withleaf.io"
+# Operations in flight at once in LeafSession.bulk (the engine itself, in
+# _bulk.py, is imported on first use).
+DEFAULT_CONCURRENCY: Final = 16
 USER_MANAGEMENT: Final = "/services/usermanagement/api"
 LOGIN_PATH: Final = "/api/authenticate"
 
@@ -587,7 +585,11 @@ class LeafSession:
     ) -> T:
         try:
             return hook(data, cls)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:
+            import cattrs  # loaded with the converter; only needed on failure
+
+            if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
+                raise
             lines = (
                 cattrs.transform_error(exc)
                 if isinstance(exc, cattrs.BaseValidationError)
@@ -911,6 +913,8 @@ class LeafSession:
         Raises:
             ValidationError: An option is invalid (raised at once).
         """
+        from ._bulk import run_bulk
+
         return run_bulk(
             self, operations, concurrency=concurrency, rate=rate, on_progress=on_progress
         )
@@ -923,7 +927,7 @@ class LeafSession:
         name: str,
         url: str,
         secret: str,
-        events: Iterable[str] = (CREDENTIALS_UNAUTHENTICATED, CREDENTIALS_LIMITED_PERMISSION),
+        events: Iterable[str] | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> Webhook:
@@ -938,8 +942,9 @@ class LeafSession:
             name: The webhook's name.
             url: Where Leaf POSTs the alerts (absolute http or https).
             secret: The key Leaf signs deliveries with; never logged or printed.
-            events: The event types to receive; the two credential events
-                by default.
+            events: The event types to receive; None means the two credential
+                events, ``credentialsUnauthenticated`` and
+                ``credentialsLimitedPermission``.
             timeout: Seconds one attempt may take, for this call.
             connect_timeout: Seconds to get a connection, for this call.
 
@@ -952,8 +957,20 @@ class LeafSession:
                 registering again.
             LeafError: Any other failure; see the exception tree.
         """
+        from ._alerts import (
+            ALERTS_SERVICE,
+            CREDENTIALS_LIMITED_PERMISSION,
+            CREDENTIALS_UNAUTHENTICATED,
+            WEBHOOKS_PATH,
+            Webhook,
+            webhook_body,
+        )
+
+        if events is None:
+            events = (CREDENTIALS_UNAUTHENTICATED, CREDENTIALS_LIMITED_PERMISSION)
         body = webhook_body(name=name, url=url, secret=secret, events=events)
         timeouts = self._timeouts_for(timeout, connect_timeout)
+
         target = self._base_url + ALERTS_SERVICE + WEBHOOKS_PATH
         # Not idempotent, and not reconciled like a credential create: names
         # need not be unique, so a GET cannot tell this webhook from another.
@@ -971,6 +988,8 @@ class LeafSession:
             DecodeError: The answer is not a JSON array of webhooks.
             LeafError: Any other failure; see the exception tree.
         """
+        from ._alerts import ALERTS_SERVICE, WEBHOOKS_PATH, Webhook
+
         target = self._base_url + ALERTS_SERVICE + WEBHOOKS_PATH
         answer = await self._request(
             "GET", target, timeouts=self._timeouts_for(timeout, connect_timeout)
@@ -1003,6 +1022,8 @@ class LeafSession:
             NotFoundError: No webhook has that id.
             LeafError: Any other failure; see the exception tree.
         """
+        from ._alerts import ALERTS_SERVICE, Webhook, webhook_path
+
         target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
         answer = await self._request(
             "GET", target, timeouts=self._timeouts_for(timeout, connect_timeout)
@@ -1023,6 +1044,8 @@ class LeafSession:
             NotFoundError: No webhook has that id.
             LeafError: Any other failure; see the exception tree.
         """
+        from ._alerts import ALERTS_SERVICE, webhook_path
+
         target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
         await self._request("DELETE", target, timeouts=self._timeouts_for(timeout, connect_timeout))
 

@@ -434,7 +434,6 @@ class TestRegisterWebhook:
             ({"events": "credentialsUnauthenticated"}, "$.events"),
             ({"events": [""]}, "$.events[0]"),
             ({"events": [CREDENTIALS_UNAUTHENTICATED, 3]}, "$.events[1]"),
-            ({"events": None}, "$.events"),
         ],
     )
     async def test_input_is_checked_before_any_request(

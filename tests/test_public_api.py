@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import leaf_creds as lc
 
 ROOT = Path(__file__).parent.parent
@@ -53,18 +55,37 @@ class TestPublicSurface:
         """The package ships py.typed."""
         assert (ROOT / "leaf_creds" / "py.typed").exists()
 
-    def test_import_does_not_load_cli_or_testing(self) -> None:
-        """`import leaf_creds` loads neither the CLI, rich, nor the fake server."""
+    def test_import_loads_only_the_core(self) -> None:
+        """`import leaf_creds` leaves the CLI, the fake, providers, alerts and cattrs for later."""
         code = (
             "import sys, leaf_creds; "
-            "print(sorted(m for m in sys.modules "
-            "if m.startswith(('leaf_creds.cli', 'leaf_creds.testing', 'rich'))))"
+            "print(sorted(m for m in sys.modules if m.startswith(("
+            "'leaf_creds.cli', 'leaf_creds.testing', 'leaf_creds.providers', "
+            "'leaf_creds._alerts', 'leaf_creds._receiver', 'rich', 'cattrs', 'aiohttp.web'))))"
         )
         out = subprocess.run(  # noqa: S603 - our own interpreter and code
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout
 
         assert "[]" == out.strip()
+
+    def test_lazy_names_resolve(self) -> None:
+        """Every name in __all__ resolves, lazily loaded ones included, and dir() lists them."""
+        code = (
+            "import leaf_creds as lc; "
+            "missing = [n for n in lc.__all__ if getattr(lc, n, None) is None]; "
+            "print(missing, set(lc.__all__) <= set(dir(lc)))"
+        )
+        out = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+
+        assert "[] True" == out.strip()
+
+    def test_unknown_attribute(self) -> None:
+        """A name that is not public raises AttributeError as usual."""
+        with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+            lc.Nope  # type: ignore[attr-defined]  # noqa: B018
 
 
 class TestReadme:
