@@ -26,11 +26,11 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 import aiohttp
 import attrs
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
@@ -82,8 +82,8 @@ _NOT_PROCESSED = frozenset({429, 503})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-@attrs.frozen
-class _Answer:
+class _Answer(NamedTuple):
+    # A NamedTuple, not attrs: one is made per request, on the hot path.
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
@@ -150,7 +150,8 @@ class LeafSession:
         session: An ``aiohttp.ClientSession`` to use; it is never closed by
             us. Without one, the session creates its own and closes it.
         timeout: Seconds one attempt may take in all.
-        connect_timeout: Seconds to get a connection.
+        connect_timeout: Seconds to open a new connection (a pooled one is
+            reused without waiting on it).
         retry: How transient failures are retried.
         registry: The providers that slugs resolve to; a new
             :func:`default_registry` when not given.
@@ -186,6 +187,7 @@ class LeafSession:
         self._base_url = str(url).rstrip("/")
         self._user_management = self._base_url + USER_MANAGEMENT
         self._auth: Auth = self._make_auth(token, username, password, remember_me, token_provider)
+        self._fixed_token = token if isinstance(self._auth, StaticAuth) else None
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -200,6 +202,7 @@ class LeafSession:
             "User-Agent": f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
         }
         self._event_list = self._converter.get_structure_hook(list[CredentialEvent])
+        self._header_cache: dict[tuple[str | None, bool], CIMultiDict[str]] = {}
 
     def _make_auth(
         self,
@@ -242,7 +245,7 @@ class LeafSession:
     def _make_timeouts(total: float, connect: float) -> _Timeouts:
         total = _positive("timeout", total)
         connect = _positive("connect_timeout", connect)
-        return _Timeouts(total, connect, aiohttp.ClientTimeout(total=total, connect=connect))
+        return _Timeouts(total, connect, aiohttp.ClientTimeout(total=total, sock_connect=connect))
 
     def _timeouts_for(self, total: float | None, connect: float | None) -> _Timeouts:
         if total is None and connect is None:
@@ -365,7 +368,7 @@ class LeafSession:
             provider: The provider's slug or resource.
             user_id: The Leaf user's id.
             timeout: Seconds one attempt may take, for this call.
-            connect_timeout: Seconds to get a connection, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
 
         Raises:
             NotFoundError: The user has no such credential, or no such user.
@@ -414,7 +417,7 @@ class LeafSession:
             credentials: The provider's schema instance, or its camelCase
                 JSON body as a mapping.
             timeout: Seconds one attempt may take, for this call.
-            connect_timeout: Seconds to get a connection, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
 
         Returns:
             The stored credential, as Leaf answered it.
@@ -657,21 +660,50 @@ class LeafSession:
         if idempotent is None:
             idempotent = method != "POST"
         policy = self._retry
+        target = URL(url, encoded=True)
+        debug = log.isEnabledFor(logging.DEBUG)
         attempt = retries = 0
         replayed_401 = False
         maybe_applied = False
         while True:
             attempt += 1
-            token = await self._auth.token() if authenticated else None
+            if not authenticated:
+                token = None
+            elif self._fixed_token is not None:
+                token = self._fixed_token  # no coroutine per request for the common case
+            else:
+                token = await self._auth.token()
+            started = time.perf_counter() if debug else 0.0
+            # One HTTP attempt, inline: a helper coroutine here would add a
+            # frame to every suspend and resume of every request.
             try:
-                answer = await self._send(method, url, data, token, timeouts, attempt)
-            except TransportError as exc:
-                failure: LeafError = exc
-                exc.attempts = attempt
+                async with self._http().request(
+                    method,
+                    target,
+                    data=data,
+                    headers=self._headers_for(token, data is not None),
+                    timeout=timeouts.client,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    answer = _Answer(response.status, response.headers, body, attempt)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                lost = _transport_error(exc, method, url, timeouts)
+                lost.attempts = attempt
+                failure: LeafError = lost
                 # Not sent at all, or sent with an unknown outcome.
-                unknown = exc.sent is not False
+                unknown = lost.sent is not False
                 retry_after = None
             else:
+                if debug:
+                    log.debug(
+                        "%s %s -> %d in %.1f ms (attempt %d)",
+                        method,
+                        target.raw_path,
+                        answer.status,
+                        (time.perf_counter() - started) * 1000,
+                        attempt,
+                    )
                 status = answer.status
                 if status < 300:
                     return answer
@@ -703,7 +735,7 @@ class LeafSession:
                 if not idempotent and reconcile is not None:
                     found = await reconcile(failure, attempt)
                     if found is not None:
-                        return attrs.evolve(found, attempts=attempt)
+                        return found._replace(attempts=attempt)
             if retries >= policy.max_retries:
                 raise failure
             if retry_after is not None and retry_after > policy.retry_after_max:
@@ -751,66 +783,23 @@ class LeafSession:
             error.args = (error._summary(),)
         return error
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None,
-        token: str | None,
-        timeouts: _Timeouts,
-        attempt: int,
-    ) -> _Answer:
-        """Make one HTTP attempt; translate aiohttp's exceptions, and only here."""
-        headers = dict(self._headers)
-        if token is not None:
-            headers["Authorization"] = "Bearer " + token
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        target = URL(url, encoded=True)
-        started = time.perf_counter()
-        try:
-            async with self._http().request(
-                method,
-                target,
-                data=data,
-                headers=headers,
-                timeout=timeouts.client,
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                answer = _Answer(response.status, response.headers, body, attempt)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise RequestTimeoutError(
-                f"no connection within {timeouts.connect:g}s",
-                method=method,
-                url=_shown(url),
-                sent=False,
-            ) from exc
-        except TimeoutError as exc:
-            raise RequestTimeoutError(
-                f"no complete answer within {timeouts.total:g}s", method=method, url=_shown(url)
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}",
-                method=method,
-                url=_shown(url),
-                sent=False,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"connection failed: {type(exc).__name__}", method=method, url=_shown(url)
-            ) from exc
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s -> %d in %.1f ms (attempt %d)",
-                method,
-                target.raw_path,
-                answer.status,
-                (time.perf_counter() - started) * 1000,
-                attempt,
-            )
-        return answer
+    def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str]:
+        """Return the request headers for a token, built once and reused.
+
+        aiohttp copies them into each request, so sharing one object is safe.
+        """
+        key = (token, has_body)
+        headers = self._header_cache.get(key)
+        if headers is None:
+            if len(self._header_cache) >= 8:  # token providers rotate tokens
+                self._header_cache.clear()
+            headers = CIMultiDict(self._headers)
+            if token is not None:
+                headers["Authorization"] = "Bearer " + token
+            if has_body:
+                headers["Content-Type"] = "application/json"
+            self._header_cache[key] = headers
+        return headers
 
     # -- Leaf users and bulk jobs ------------------------------------------
 
@@ -838,7 +827,7 @@ class LeafSession:
             email: Only users with this email address.
             external_id: Only users with this external id.
             timeout: Seconds one attempt may take, for each page.
-            connect_timeout: Seconds to get a connection, for each page.
+            connect_timeout: Seconds to open a new connection, for each page.
 
         Raises:
             ValidationError: ``size`` is not from 1 to 100 (raised at once).
@@ -946,7 +935,7 @@ class LeafSession:
                 events, ``credentialsUnauthenticated`` and
                 ``credentialsLimitedPermission``.
             timeout: Seconds one attempt may take, for this call.
-            connect_timeout: Seconds to get a connection, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
 
         Raises:
             ValidationError: The input is invalid; nothing was sent.
@@ -1048,6 +1037,30 @@ class LeafSession:
 
         target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
         await self._request("DELETE", target, timeouts=self._timeouts_for(timeout, connect_timeout))
+
+
+def _transport_error(
+    exc: TimeoutError | aiohttp.ClientError, method: str, url: str, timeouts: _Timeouts
+) -> TransportError:
+    """Translate an aiohttp failure; the one place that knows aiohttp's exceptions."""
+    shown = _shown(url)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        error: TransportError = RequestTimeoutError(
+            f"no connection within {timeouts.connect:g}s", method=method, url=shown, sent=False
+        )
+    elif isinstance(exc, TimeoutError):
+        error = RequestTimeoutError(
+            f"no complete answer within {timeouts.total:g}s", method=method, url=shown
+        )
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        error = TransportError(f"cannot connect: {reason}", method=method, url=shown, sent=False)
+    else:
+        error = TransportError(
+            f"connection failed: {type(exc).__name__}", method=method, url=shown
+        )
+    error.__cause__ = exc
+    return error
 
 
 def _shown(url: str) -> str:

@@ -574,7 +574,7 @@ class TestConstruction:
         (call,) = sent(http, "GET", SENTERA_URL)
         timeout = call.kwargs["timeout"]
         assert 0 < timeout.total < 300
-        assert 0 < timeout.connect <= timeout.total
+        assert 0 < timeout.sock_connect <= timeout.total
 
     async def test_per_call_timeout(self, http: LeafMock, leaf: lc.LeafSession) -> None:
         """timeout= and connect_timeout= on a call override the session's."""
@@ -583,7 +583,7 @@ class TestConstruction:
         await leaf.get(lc.SENTERA, "u1", timeout=2.5, connect_timeout=0.5)
 
         (call,) = sent(http, "GET", SENTERA_URL)
-        assert (2.5, 0.5) == (call.kwargs["timeout"].total, call.kwargs["timeout"].connect)
+        assert (2.5, 0.5) == (call.kwargs["timeout"].total, call.kwargs["timeout"].sock_connect)
 
 
 class TestOwnership:
