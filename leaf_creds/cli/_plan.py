@@ -100,29 +100,20 @@ def shard_of(user_id: str, count: int) -> int:
 class LineSet:
     """A set of line numbers as a bitmap: 1,000,000 lines take 125 kB."""
 
-    __slots__ = ("_bits", "_count")
+    __slots__ = ("_bits",)
 
     def __init__(self) -> None:
         self._bits = bytearray()
-        self._count = 0
 
     def add(self, number: int) -> None:
         byte, bit = divmod(number, 8)
         if byte >= len(self._bits):
             self._bits.extend(bytes(byte + 1 - len(self._bits)))
-        mask = 1 << bit
-        if not self._bits[byte] & mask:
-            self._bits[byte] |= mask
-            self._count += 1
+        self._bits[byte] |= 1 << bit
 
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, int) or number < 0:
-            return False
+    def __contains__(self, number: int) -> bool:
         byte, bit = divmod(number, 8)
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
-
-    def __len__(self) -> int:
-        return self._count
 
 
 def plan_lines(path: str) -> Iterator[tuple[int, str]]:

@@ -69,11 +69,6 @@ class ProgressBar:
         )
         self._task = self._progress.add_task(description, total=total, failed=0, rate="")
 
-    @property
-    def shown(self) -> bool:
-        """Whether a bar is drawn."""
-        return self._progress is not None
-
     def __enter__(self) -> ProgressBar:
         if self._progress is not None:
             self._progress.start()
