@@ -31,23 +31,9 @@ import leaf_creds as lc
 from leaf_creds._alerts import CREDENTIALS_LIMITED_PERMISSION, CREDENTIALS_UNAUTHENTICATED
 from leaf_creds.cli import main
 from leaf_creds.testing import FakeLeaf
+from tests.test_cli import SECRET, cnhi, sentera
 
-SECRET = "S3cret-inproc-5678"
 LEAF_VARIABLES = ("LEAF_TOKEN", "LEAF_USERNAME", "LEAF_PASSWORD", "LEAF_BASE_URL")
-
-
-def sentera(i: int = 0) -> dict[str, str]:
-    return {"username": f"grower{i}", "password": f"{SECRET}-pw{i}", "organizationName": "Acme"}
-
-
-def cnhi(i: int = 0) -> dict[str, str]:
-    return {
-        "clientId": f"client{i}",
-        "clientSecret": f"{SECRET}-cs{i}",
-        "subscriptionKey": f"{SECRET}-sk{i}",
-        "refreshToken": f"{SECRET}-rt{i}",
-        "clientEnvironment": "STAGE",
-    }
 
 
 @attrs.frozen
