@@ -99,7 +99,7 @@ class TestReadme:
         demo, tests = self._commands()
 
         assert demo.endswith("leaf-creds demo")
-        assert tests.endswith("-m pytest")
+        assert tests.endswith("-m pytest --cov")
 
     def test_ci_runs_the_readme_commands(self) -> None:
         """.ci/run runs the README's test command and its main job, character for character."""
