@@ -272,8 +272,10 @@ class _Engine:
         loop = asyncio.get_running_loop()
         if self._rate is not None:
             self._pacer = _Pacer(self._rate, loop)
-        self._workers = self._concurrency
-        tasks = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+        # No more workers than operations, when their number is known.
+        workers = self._concurrency if self._total is None else min(self._concurrency, self._total)
+        self._workers = max(workers, 1)
+        tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
         ready = self._ready
         done = ok = 0
         try:

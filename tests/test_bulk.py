@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 
 import leaf_creds as lc
+from tests.conftest import LeafMock
+from tests.test_session import SENTERA_ANSWER, SENTERA_URL
 
 PREFIX = "/services/usermanagement/api/users"
 SENTERA_BODY = {"username": "grower", "password": "hunter2-secret", "organizationName": "Acme"}
@@ -477,3 +479,21 @@ class TestBulk:
         outcomes = await collect(leaf.bulk(operations, concurrency=1))
 
         assert all("hunter2" not in repr(o) and "t0ken" not in repr(o) for o in outcomes)
+
+
+class TestWorkers:
+    async def test_no_more_workers_than_operations(self, http: LeafMock) -> None:
+        """A short known input starts no more tasks than it has operations."""
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER, repeat=True)
+        before = len(asyncio.all_tasks())
+        seen = []
+
+        async with lc.LeafSession(token="t") as leaf:
+            async for outcome in leaf.bulk(
+                [lc.Get(lc.SENTERA, "u1")] * 3, concurrency=10_000
+            ):
+                seen.append(len(asyncio.all_tasks()) - before)
+                assert outcome.ok
+
+        assert 3 == len(seen)
+        assert max(seen) <= 3

@@ -495,7 +495,8 @@ class TestApply:
             "lines": 8, "selected": mine, "alreadyDone": 1, "otherShards": 7 - mine,
             "byOp": {"delete": mine} if mine else {},
         } == result.json()  # fmt: skip
-        assert "3 unreadable line(s)" in result.err
+        # not json, [1], line 0 (no such plan line) and the cut-off last line
+        assert "4 unreadable line(s)" in result.err
         assert f"8 line(s) valid, {mine} would run" in result.err
 
     async def test_resume_settles_creates_and_appends(
@@ -922,3 +923,69 @@ class TestModule:
 
         assert 0 == proc.returncode, err.decode()
         assert {"sentera", "cnhi"} <= {p["slug"] for p in json.loads(out)}
+
+
+class TestApplyReviewFindings:
+    async def test_resume_does_not_claim_someone_elses_credential(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A create that met another stored credential stays failed on --resume; nothing changes."""
+        (entry,) = creates(fake, 1)
+        user = entry["leafUserId"]
+        fake.add_credential(user, lc.SENTERA, {**sentera(9), "username": "someone-else"})
+        plan = write_plan(tmp_path / "plan.jsonl", [entry])
+        results = tmp_path / "results.jsonl"
+
+        first = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+        again = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+
+        outcomes = [json.loads(line) for line in results.read_text().splitlines()]
+        assert (1, 1) == (first.code, again.code)
+        assert [False, False] == [o["ok"] for o in outcomes]
+        assert ["ConflictError"] * 2 == [o["error"]["type"] for o in outcomes]
+        stored = fake.credential(user, lc.SENTERA)
+        assert stored is not None
+        assert "someone-else" == stored["username"]
+
+    async def test_out_must_not_be_the_plan(self, cli: Cli, fake: FakeLeaf, tmp_path: Path) -> None:
+        """--out naming the plan file is bad usage: exit 2, the plan intact, nothing sent."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 2))
+        before = plan.read_text()
+
+        result = await cli("apply", str(plan), "--out", str(plan))
+
+        assert 2 == result.code
+        assert "--out must not be the plan file" in result.err
+        assert before == plan.read_text()
+        assert 0 == fake.count("POST", "-credentials")
+
+    async def test_unhashable_op_is_a_listed_bad_line(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """An op that is a list or an object is reported like any bad line: exit 2."""
+        good = creates(fake, 1)[0]
+        plan = write_plan(
+            tmp_path / "plan.jsonl",
+            [good, {**good, "op": ["create"]}, {**good, "op": {"x": 1}}],
+        )
+
+        result = await cli("apply", str(plan), "--dry-run")
+
+        assert 2 == result.code
+        assert f"{plan}:2: op must be one of" in result.err
+        assert f"{plan}:3: op must be one of" in result.err
+        assert "Traceback" not in result.err
+
+    async def test_resume_ignores_line_numbers_past_the_plan(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A results line numbered past the plan is unreadable, not a bitmap of any size."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 1))
+        results = tmp_path / "results.jsonl"
+        results.write_text(json.dumps({"line": 10**12, "ok": True}) + "\n")
+
+        result = await cli("apply", str(plan), "--resume", str(results), "--dry-run")
+
+        assert 0 == result.code
+        assert "1 unreadable line(s)" in result.err
+        assert 1 == result.json()["selected"]

@@ -32,7 +32,7 @@ from .._registry import Registry, default_registry
 from .._resource import CredentialResource, user_path
 from .._session import DEFAULT_BASE_URL, LeafSession
 from ._output import JsonLines, outcome_json
-from ._plan import LineSet, PlanError, Shard, check_plan, read_done
+from ._plan import LineSet, PlanError, Resume, Shard, check_plan, count_lines, read_done
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -408,13 +408,19 @@ def _run_apply(args: argparse.Namespace) -> int:
 
     if args.plan == "-":
         raise UsageError("apply reads its plan twice (check, then run): give a file, not -")
+    plan = args.plan
+    if args.out is not None and _same_file(plan, args.out):
+        raise UsageError("--out must not be the plan file: it would be overwritten")
     registry = default_registry()
     converter = make_converter()
     shard = Shard.parse(args.shard) if args.shard else None
-    done, unreadable = read_done(args.resume) if args.resume else (LineSet(), 0)
-    if unreadable:
-        _say(f"leaf-creds apply: {unreadable} unreadable line(s) in {args.resume} ignored")
-    plan = args.plan
+    if args.resume:
+        resume = read_done(args.resume, max_line=count_lines(plan))
+        if resume.unreadable:
+            _say(f"leaf-creds apply: {resume.unreadable} unreadable line(s) in {args.resume}")
+    else:
+        resume = Resume(LineSet(), LineSet(), 0)
+    done = resume.done
 
     def report(number: int, message: str) -> None:
         _say(f"{plan}:{number}: {message}")
@@ -449,6 +455,7 @@ def _run_apply(args: argparse.Namespace) -> int:
                     summary=summary,
                     shard=shard,
                     done=done,
+                    recorded=resume.recorded,
                     writer=JsonLines(out),
                     err=sys.stderr,
                     concurrency=args.concurrency,

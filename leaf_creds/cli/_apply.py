@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import TextIO
+from typing import Any, TextIO
 
 import attrs
 import cattrs
@@ -43,6 +43,7 @@ async def apply_plan(
     summary: PlanSummary,
     shard: Shard | None,
     done: LineSet,
+    recorded: LineSet,
     writer: JsonLines,
     err: TextIO,
     concurrency: int,
@@ -59,10 +60,13 @@ async def apply_plan(
     interrupted run's operations that may have landed without their outcome
     being written are settled first, so nothing is applied twice:
 
-    - each create not yet done is first checked with a GET; a credential
-      that is there is taken as that run's work (Leaf keeps one credential
-      per provider and user, the rule the SDK also uses when a create's
-      outcome is unknown), and recorded ok without a second POST;
+    - each create with no recorded outcome (the interrupted run may have
+      sent it) is first checked with a GET; a credential that is there with
+      the plan's values is taken as that run's work (Leaf keeps one
+      credential per provider and user, the rule the SDK also uses when a
+      create's outcome is unknown), and recorded ok without a second POST.
+      A create recorded as failed, or a stored credential with other
+      values, is sent again for Leaf's own answer (a 409, say);
     - a delete whose credential is already gone (404) is ok.
 
     Raises:
@@ -71,7 +75,7 @@ async def apply_plan(
     counts = ApplyCounts()
     if resume and summary.by_op.get("create"):
         counts.recovered = await _settle_creates(
-            leaf, path, registry, converter, shard, done, writer, err,
+            leaf, path, registry, converter, shard, done, recorded, writer, err,
             concurrency, rate, show_secrets, progress, summary.by_op["create"],
         )  # fmt: skip
         counts.ok += counts.recovered
@@ -110,6 +114,7 @@ async def _settle_creates(
     converter: cattrs.Converter,
     shard: Shard | None,
     done: LineSet,
+    recorded: LineSet,
     writer: JsonLines,
     err: TextIO,
     concurrency: int,
@@ -118,11 +123,17 @@ async def _settle_creates(
     progress: ProgressMode,
     total: int,
 ) -> int:
-    """GET each create not done; record the ones already there as done. Return how many."""
+    """GET each create with no outcome; record the ones already applied as done.
+
+    Returns:
+        How many were found applied.
+    """
     lines: dict[int, int] = {}
+    bodies: dict[int, Any] = {}
     checks = plan_operations(
-        path, registry, converter, shard=shard, skip=done, lines=lines, only="create"
-    )
+        path, registry, converter, shard=shard, skip=recorded, lines=lines, only="create",
+        bodies=bodies,
+    )  # fmt: skip
     found = 0
     with ProgressBar("resume check", total, mode=progress, stream=err) as bar:
         async with aclosing(
@@ -130,8 +141,11 @@ async def _settle_creates(
         ) as outcomes:
             async for outcome in outcomes:
                 line = lines.pop(outcome.index)
+                body = bodies.pop(outcome.index)
                 if outcome.error is not None:
                     continue  # not there (404) or unknown: the run pass creates it
+                if not _stored_as_planned(outcome, body, registry, converter):
+                    continue  # someone else's credential: the run pass gets Leaf's answer
                 done.add(line)
                 found += 1
                 data = outcome_json(outcome, converter, show_secrets=show_secrets, line=line)
@@ -143,3 +157,15 @@ async def _settle_creates(
             "recorded as ok, not sent again\n"
         )
     return found
+
+
+def _stored_as_planned(
+    outcome: Outcome, body: Any, registry: Registry, converter: cattrs.Converter
+) -> bool:
+    """Tell whether the stored credential holds the values the plan line sends."""
+    resource = registry.get(str(outcome.operation.provider))
+    planned = converter.unstructure(
+        resource.credentials_from_wire(body, converter=converter), resource.schema
+    )
+    stored = converter.unstructure(outcome.value)
+    return all(stored[key] == value for key, value in planned.items() if key in stored)

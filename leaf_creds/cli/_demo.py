@@ -135,7 +135,8 @@ async def _demo(
             with results.open("w", encoding="utf-8") as results_file:
                 counts = await apply_plan(
                     leaf, str(plan), registry=registry, converter=converter, summary=summary,
-                    shard=None, done=LineSet(), writer=JsonLines(results_file), err=err,
+                    shard=None, done=LineSet(), recorded=LineSet(),
+                    writer=JsonLines(results_file), err=err,
                     concurrency=concurrency, rate=None, show_secrets=False, resume=False,
                     progress=progress,
                 )  # fmt: skip

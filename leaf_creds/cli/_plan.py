@@ -37,8 +37,10 @@ __all__ = [
     "LineSet",
     "PlanError",
     "PlanSummary",
+    "Resume",
     "Shard",
     "check_plan",
+    "count_lines",
     "parse_entry",
     "plan_lines",
     "plan_operations",
@@ -149,9 +151,11 @@ def parse_entry(
     if not check:
         return entry
     problems = [f"unknown key {key!r}" for key in entry if key not in KEYS]
-    op = entry.get("op")
-    if op not in OPS:
-        problems.append(f"op must be one of {', '.join(OPS)}, got {_short(op)}")
+    raw_op = entry.get("op")
+    # `in OPS` on a list or an object would raise (unhashable), not report.
+    op = raw_op if isinstance(raw_op, str) and raw_op in OPS else None
+    if op is None:
+        problems.append(f"op must be one of {', '.join(OPS)}, got {_short(raw_op)}")
     user_id = entry.get("leafUserId")
     try:
         user_path(user_id)
@@ -170,7 +174,7 @@ def parse_entry(
                 resource.credentials_from_wire(credentials, converter=converter)
             except LeafError as exc:
                 problems.append(str(exc))
-    elif "credentials" in entry and op in OPS:
+    elif "credentials" in entry and op is not None:
         problems.append(f"{op} takes no credentials")
     if problems:
         raise PlanError("; ".join(problems))
@@ -192,7 +196,6 @@ class PlanSummary:
     selected: int = 0
     done: int = 0
     other_shards: int = 0
-    creates: int = 0
     by_op: dict[str, int] = attrs.Factory(dict)
 
 
@@ -230,7 +233,6 @@ def check_plan(
             summary.selected += 1
             op = entry["op"]
             summary.by_op[op] = summary.by_op.get(op, 0) + 1
-            summary.creates += op == "create"
     return summary
 
 
@@ -243,6 +245,7 @@ def plan_operations(
     skip: LineSet,
     lines: dict[int, int],
     only: str | None = None,
+    bodies: dict[int, Any] | None = None,
 ) -> Iterator[Operation]:
     """Yield the operations of a checked plan (the second pass), streamed.
 
@@ -253,6 +256,8 @@ def plan_operations(
         skip: Line numbers to leave out (already done).
         only: Keep only this op, and yield it as a :class:`Get` (the
             ``--resume`` check of creates).
+        bodies: With ``only``, filled like ``lines`` with each line's
+            credentials, so the check can compare them with what is stored.
 
     Raises:
         PlanError: A line no longer parses (the file changed since the check).
@@ -272,6 +277,8 @@ def plan_operations(
             if op != only:
                 continue
             operation: Operation = Get(slug, user_id)
+            if bodies is not None:
+                bodies[index] = entry.get("credentials")
         elif op in _WITH_CREDENTIALS:
             operation = OPS[op](slug, user_id, entry.get("credentials"))  # type: ignore[call-arg]
         else:
@@ -281,17 +288,48 @@ def plan_operations(
         yield operation
 
 
-def read_done(path: str) -> tuple[LineSet, int]:
-    """Return the lines a results file records as ok, and how many lines were unreadable.
+@attrs.frozen
+class Resume:
+    """What a results file says about an earlier run.
+
+    Attributes:
+        done: Lines recorded as ok: skipped.
+        recorded: Lines with any outcome, ok or not: their fate is known.
+        unreadable: Lines of the file that could not be read.
+    """
+
+    done: LineSet
+    recorded: LineSet
+    unreadable: int
+
+
+def count_lines(path: str) -> int:
+    """Return how many lines a file has (streamed).
+
+    Raises:
+        PlanError: The file cannot be read.
+    """
+    try:
+        with open(path, "rb") as file:
+            return sum(1 for _ in file)
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan {path}: {exc}") from None
+
+
+def read_done(path: str, *, max_line: int) -> Resume:
+    """Read a results file: which lines are done, which have any outcome.
 
     A missing file means nothing is done yet, so one command serves the
     first run and every rerun. A line cut short by a crash is unreadable,
-    and its operation simply runs again.
+    and its operation simply runs again. Line numbers past ``max_line``
+    (the plan's length) are ignored: they cannot be the plan's, and a
+    bitmap sized by them could take any amount of memory.
 
     Raises:
         PlanError: The file exists but cannot be read.
     """
     done = LineSet()
+    recorded = LineSet()
     unreadable = 0
     try:
         with open(path, encoding="utf-8") as results:
@@ -305,10 +343,14 @@ def read_done(path: str) -> tuple[LineSet, int]:
                     unreadable += 1
                     continue
                 line = entry.get("line")
-                if entry.get("ok") is True and isinstance(line, int) and line > 0:
+                if not isinstance(line, int) or isinstance(line, bool) or not 0 < line <= max_line:
+                    unreadable += 1
+                    continue
+                recorded.add(line)
+                if entry.get("ok") is True:
                     done.add(line)
     except FileNotFoundError:
-        return done, 0
+        return Resume(done, recorded, 0)
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the results {path}: {exc}") from None
-    return done, unreadable
+    return Resume(done, recorded, unreadable)
