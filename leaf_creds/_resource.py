@@ -37,6 +37,7 @@ R = TypeVar("R", bound=CredentialRecord)
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # What quote(safe="") leaves as is: ids made only of these (UUIDs) skip it.
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
+_DOTS = frozenset({".", ".."})
 
 
 def user_path(user_id: object) -> str:
@@ -46,16 +47,16 @@ def user_path(user_id: object) -> str:
         ValidationError: The id is not a non-empty string, or is ``.``/``..``,
             which no encoding can keep from changing the URL's meaning.
     """
+    if type(user_id) is str and _UNRESERVED.fullmatch(user_id) and user_id not in _DOTS:
+        return "/users/" + user_id  # the common case (UUIDs): one regex, no quoting
     if not isinstance(user_id, str):
         raise ValidationError(
             f"a Leaf user id must be a string, got {type(user_id).__name__}"
         )
     if not user_id.strip():
         raise ValidationError("a Leaf user id must not be empty")
-    if user_id in {".", ".."}:
+    if user_id in _DOTS:
         raise ValidationError(f"{user_id!r} is not a valid Leaf user id")
-    if _UNRESERVED.fullmatch(user_id):
-        return "/users/" + user_id
     # safe="" makes "/", "?", "#" and "%" escapes too, so the id is always
     # exactly one path segment of the URL that was meant.
     return "/users/" + quote(user_id, safe="")

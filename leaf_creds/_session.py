@@ -299,7 +299,9 @@ class LeafSession:
             raise RuntimeError("this LeafSession is closed")
         if self._session is None:
             # Created on first use, inside the running event loop.
-            session = aiohttp.ClientSession()
+            # Headers that never change go in the session's defaults, so each
+            # request carries (and aiohttp merges) only the bearer token.
+            session = aiohttp.ClientSession(headers=self._headers)
             # aiohttp silently resends a GET or DELETE once when a kept-alive
             # connection drops. That resend is invisible to our retry loop: a
             # DELETE applied by the lost first send then looks like a plain
@@ -793,7 +795,8 @@ class LeafSession:
         if headers is None:
             if len(self._header_cache) >= 8:  # token providers rotate tokens
                 self._header_cache.clear()
-            headers = CIMultiDict(self._headers)
+            # A session we made has the fixed headers as its defaults.
+            headers = CIMultiDict() if self._owns_session else CIMultiDict(self._headers)
             if token is not None:
                 headers["Authorization"] = "Bearer " + token
             if has_body:

@@ -48,7 +48,13 @@ def http() -> Iterator[LeafMock]:
 
 
 @pytest.fixture
-async def raw_paths() -> Any:
+def seen_headers() -> list[Any]:
+    """The headers of each request that `raw_paths` served."""
+    return []
+
+
+@pytest.fixture
+async def raw_paths(seen_headers: list[Any]) -> Any:
     """Serve any request on 127.0.0.1 with a Sentera record; collect each raw path."""
     from aiohttp import web
 
@@ -56,6 +62,7 @@ async def raw_paths() -> Any:
 
     async def handle(request: web.Request) -> web.Response:
         seen.append(request.raw_path)
+        seen_headers.append(request.headers)
         return web.json_response({"id": "x", "status": "OK"})
 
     app = web.Application()

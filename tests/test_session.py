@@ -71,14 +71,34 @@ async def leaf() -> Any:
 
 
 class TestRequests:
-    async def test_get_path_method_and_headers(self, http: LeafMock, leaf: lc.LeafSession) -> None:
+    async def test_get_path_method_and_headers(
+        self, raw_paths: tuple[str, list[str]], seen_headers: list[Any]
+    ) -> None:
         """GET goes to the provider's credentials path with the bearer token and JSON accept."""
-        http.get(SENTERA_URL, payload=SENTERA_ANSWER)
+        url, seen = raw_paths
 
-        await leaf.get("sentera", "u1")
+        async with lc.LeafSession(token="bearer-token-value", base_url=url) as leaf:
+            await leaf.get("sentera", "u1")
 
-        (call,) = sent(http, "GET", SENTERA_URL)
-        headers = call.kwargs["headers"]
+        assert ["/services/usermanagement/api/users/u1/sentera-credentials"] == seen
+        (headers,) = seen_headers
+        assert "Bearer bearer-token-value" == headers["Authorization"]
+        assert "application/json" == headers["Accept"]
+        assert headers["User-Agent"].startswith("leaf-creds/")
+
+    async def test_injected_session_gets_every_header(
+        self, raw_paths: tuple[str, list[str]], seen_headers: list[Any]
+    ) -> None:
+        """With a session passed in, each request carries all of our headers itself."""
+        url, _ = raw_paths
+
+        async with (
+            aiohttp.ClientSession() as client,
+            lc.LeafSession(token="bearer-token-value", base_url=url, session=client) as leaf,
+        ):
+            await leaf.get("sentera", "u1")
+
+        (headers,) = seen_headers
         assert "Bearer bearer-token-value" == headers["Authorization"]
         assert "application/json" == headers["Accept"]
         assert headers["User-Agent"].startswith("leaf-creds/")
