@@ -436,7 +436,8 @@ class TestEvents:
         got = await call(client, leaf_fake, "GET", credentials_path(user))
         events = await call(client, leaf_fake, "GET", credentials_path(user) + "/events")
         assert "UNAUTHENTICATED" == got.json()["status"] == updated["status"]
-        assert [200, 401] == [event["statusCode"] for event in events.json()]
+        # The create, the status change, and the GET that read it.
+        assert [200, 401, 200] == [event["statusCode"] for event in events.json()]
 
     async def test_unknown_status_is_kept(self, leaf_fake: FakeLeaf, user: str) -> None:
         """Leaf's status is an open string; the fake stores any value."""
@@ -1066,3 +1067,20 @@ class TestServe:
 
         with pytest.raises(OSError, match=r"."):
             await FakeLeaf(port=port).start()
+
+
+class TestEventPerOperation:
+    async def test_each_credential_operation_is_logged(
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, user: str
+    ) -> None:
+        """Create and every GET add an event; DELETE removes the log with the credential."""
+        await call(client, leaf_fake, "POST", credentials_path(user), body=SENTERA_BODY)
+        await call(client, leaf_fake, "GET", credentials_path(user))
+        await call(client, leaf_fake, "GET", credentials_path(user))
+
+        events = await call(client, leaf_fake, "GET", credentials_path(user) + "/events")
+        assert 3 == len(events.json())
+
+        await call(client, leaf_fake, "DELETE", credentials_path(user))
+        gone = await call(client, leaf_fake, "GET", credentials_path(user) + "/events")
+        assert 404 == gone.status

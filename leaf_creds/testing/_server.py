@@ -10,8 +10,8 @@ Each request goes: log -> scripted fault -> login or bearer check -> route
 - GET of a missing credential or user is 404, a create over an existing
   credential is 409 (Leaf has no update: delete, then create);
 - every error is JHipster problem JSON (``application/problem+json``);
-- an event is logged when a credential is created and whenever its status
-  changes; ``/events`` is paged only when ``page`` or ``size`` is given.
+- an event is logged per credential operation (the create, every GET) and
+  whenever its status changes; ``/events`` is paged only when ``page`` or ``size`` is given.
 """
 
 from __future__ import annotations
@@ -493,7 +493,7 @@ class FakeLeaf:
     async def _credential(self, request: web.Request, user_id: str, slug: str) -> web.Response:
         _allow(request, "GET", "POST", "DELETE")
         if request.method == "GET":
-            return web.json_response(self._state.credential(user_id, slug))
+            return web.json_response(self._state.read_credential(user_id, slug))
         if request.method == "DELETE":
             self._state.delete_credential(user_id, slug)
             return web.Response(status=204)

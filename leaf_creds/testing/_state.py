@@ -371,6 +371,16 @@ class State:
                 record[wire] = str(uuid.uuid4())
         return record
 
+    def read_credential(self, user_id: str, slug: str) -> dict[str, Any]:
+        """Return a stored credential as GET does, logging the read as an event.
+
+        Raises:
+            Problem: 404 when there is no such user or credential.
+        """
+        record = self.credential(user_id, slug)
+        self._log_event(user_id, slug, 200, {"message": "credentials read"})
+        return record
+
     def delete_credential(self, user_id: str, slug: str) -> None:
         """Delete a credential and its events.
 
