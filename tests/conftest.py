@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from yarl import URL
 
 # Loaded here rather than by its entry point (disabled in pyproject.toml), so
 # that coverage sees leaf_creds being imported.
@@ -37,6 +38,16 @@ class LeafMock(aioresponses):
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", _CompatResponse)
         super().add(url, method, *args, **kwargs)
+
+
+def sent(http: LeafMock, method: str, url: str) -> list[Any]:
+    """Return the calls aioresponses saw for one method and URL."""
+    return list(http.requests.get((method, URL(url)), []))
+
+
+def total_requests(http: LeafMock) -> int:
+    """Return how many requests aioresponses saw in all."""
+    return sum(len(calls) for calls in http.requests.values())
 
 
 @pytest.fixture

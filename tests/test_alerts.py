@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from yarl import URL
 
 import leaf_creds as lc
 from leaf_creds._alerts import (
@@ -29,7 +28,7 @@ from leaf_creds._alerts import (
     sign,
     verify_signature,
 )
-from tests.conftest import BASE, LeafMock
+from tests.conftest import BASE, LeafMock, sent, total_requests
 
 WEBHOOKS = BASE + "/services/alerts/api/alerts/webhooks"
 SECRET = "webhook-signing-secret-value"
@@ -64,13 +63,6 @@ def leaf_signature(body: bytes, secret: str) -> str:
 def compact(payload: Any) -> bytes:
     return json.dumps(payload, separators=(", ", ": ")).encode()
 
-
-def sent(http: LeafMock, method: str, url: str) -> list[Any]:
-    return list(http.requests.get((method, URL(url)), []))
-
-
-def total_requests(http: LeafMock) -> int:
-    return sum(len(calls) for calls in http.requests.values())
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from yarl import URL
 
 import leaf_creds as lc
-from tests.conftest import BASE, UM, LeafMock
+from tests.conftest import BASE, UM, LeafMock, sent, total_requests
 
 SENTERA_URL = UM + "/users/u1/sentera-credentials"
 CNHI_URL = UM + "/users/u1/cnhi-credentials"
@@ -54,14 +53,6 @@ def cnhi_credentials(environment: lc.ClientEnvironment | str = "STAGE") -> lc.Cn
         client_environment=environment,
     )
 
-
-def sent(http: LeafMock, method: str, url: str) -> list[Any]:
-    """Return the calls aioresponses saw for one method and URL."""
-    return list(http.requests.get((method, URL(url)), []))
-
-
-def total_requests(http: LeafMock) -> int:
-    return sum(len(calls) for calls in http.requests.values())
 
 
 @pytest.fixture
