@@ -82,6 +82,9 @@ _NOT_PROCESSED = frozenset({429, 503})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
+_JSON_CONTENT: Final = CIMultiDict({"Content-Type": "application/json"})
+
+
 class _Answer(NamedTuple):
     # A NamedTuple, not attrs: one is made per request, on the hot path.
     status: int
@@ -301,7 +304,10 @@ class LeafSession:
             # Created on first use, inside the running event loop.
             # Headers that never change go in the session's defaults, so each
             # request carries (and aiohttp merges) only the bearer token.
-            session = aiohttp.ClientSession(headers=self._headers)
+            defaults = dict(self._headers)
+            if self._fixed_token is not None:
+                defaults["Authorization"] = "Bearer " + self._fixed_token
+            session = aiohttp.ClientSession(headers=defaults)
             # aiohttp silently resends a GET or DELETE once when a kept-alive
             # connection drops. That resend is invisible to our retry loop: a
             # DELETE applied by the lost first send then looks like a plain
@@ -788,11 +794,14 @@ class LeafSession:
             error.args = (error._summary(),)
         return error
 
-    def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str]:
+    def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str] | None:
         """Return the request headers for a token, built once and reused.
 
         aiohttp copies them into each request, so sharing one object is safe.
         """
+        if self._owns_session and token is not None and token == self._fixed_token:
+            # Already among our session's defaults: nothing for aiohttp to merge.
+            return _JSON_CONTENT if has_body else None
         key = (token, has_body)
         headers = self._header_cache.get(key)
         if headers is None:
