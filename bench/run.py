@@ -309,6 +309,13 @@ def table(results: dict[str, Any]) -> str:
             "ratio leaf/raw", _fmt(r["rps"], 3), _fmt(r["cpu_ms_per_1k"], 3), _fmt(r["p50_ms"], 3),
             _fmt(r["p99_ms"], 3), _fmt(r["rss_mib"], 3),
         ], widths))
+        cross = results.get("interleaved")
+        if key == "mix64" and cross:
+            lines.append(
+                f"  cross-check in one process, {cross['n']:,} requests in alternating batches: "
+                f"CPU ms/1k raw {cross['raw_cpu_ms_per_1k']:.1f}, "
+                f"leaf {cross['leaf_cpu_ms_per_1k']:.1f}, ratio {cross['ratio']:.3f}"
+            )
     bulk = results.get("bulk")
     if bulk:
         widths_b = (26, 11, 12, 14)
@@ -405,6 +412,13 @@ def collect(only: Sequence[str], server: str, config: Config) -> dict[str, Any]:
         }
         if "mix" in only:
             results["mix64"] = bench_mix(url, config.mix_n, 64, config.mix_pairs)
+            # The same comparison inside one process, in alternating batches of
+            # 1,000: drift of a busy or throttled machine hits both sides alike.
+            _say("mix c=64 interleaved cross-check")
+            results["interleaved"] = run_child([
+                sys.executable, WORKLOADS, "interleave", "--url", url,
+                "--rounds", "11" if config.quick else "41", "--core", str(CLIENT_CORE),
+            ]).json()  # fmt: skip
             results["mix1"] = bench_mix(url, config.serial_n, 1, config.serial_pairs)
         if "bulk" in only:
             results["bulk"] = bench_bulk(url, config.bulk_n, config.bulk_pairs)
