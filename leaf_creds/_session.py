@@ -563,18 +563,24 @@ class LeafSession:
     ) -> tuple[list[CredentialEvent], int]:
         url = self._user_management + resource.events_path(user_id)
         answer = await self._request("GET", url, timeouts=timeouts)
-        data = parse_json(answer.body, method="GET", url=url, status=answer.status)
-        if not isinstance(data, list):
-            raise DecodeError(
-                f"{answer.status} from GET {url}: expected a JSON array of events",
-                method="GET",
-                url=url,
-                status=answer.status,
-            )
+        data = self._json_array(answer, url, "events")
         events: list[CredentialEvent] = self._structure(
             self._event_list, data, list[CredentialEvent], "GET", url, answer.status
         )
         return events, answer.attempts
+
+    @staticmethod
+    def _json_array(answer: _Answer, url: str, what: str) -> list[Any]:
+        """Parse a 2xx answer to a GET that must hold a JSON array of ``what``."""
+        data = parse_json(answer.body, method="GET", url=url, status=answer.status)
+        if not isinstance(data, list):
+            raise DecodeError(
+                f"{answer.status} from GET {url}: expected a JSON array of {what}",
+                method="GET",
+                url=url,
+                status=answer.status,
+            )
+        return data
 
     def _decode_object(self, cls: type[T], answer: _Answer, method: str, url: str) -> T:
         """Parse a 2xx answer holding one JSON object into ``cls``."""
@@ -861,14 +867,7 @@ class LeafSession:
                 answer = await self._request(
                     "GET", url + users_query(page, size, filters), timeouts=timeouts
                 )
-                data = parse_json(answer.body, method="GET", url=url, status=answer.status)
-                if not isinstance(data, list):
-                    raise DecodeError(
-                        f"{answer.status} from GET {url}: expected a JSON array of users",
-                        method="GET",
-                        url=url,
-                        status=answer.status,
-                    )
+                data = self._json_array(answer, url, "users")
                 for item in data:
                     user: LeafUser = self._structure(
                         hook, item, LeafUser, "GET", url, answer.status
@@ -998,14 +997,7 @@ class LeafSession:
         answer = await self._request(
             "GET", target, timeouts=self._timeouts_for(timeout, connect_timeout)
         )
-        data = parse_json(answer.body, method="GET", url=target, status=answer.status)
-        if not isinstance(data, list):
-            raise DecodeError(
-                f"{answer.status} from GET {target}: expected a JSON array of webhooks",
-                method="GET",
-                url=target,
-                status=answer.status,
-            )
+        data = self._json_array(answer, target, "webhooks")
         hook = self._converter.get_structure_hook(list[Webhook])
         found: list[Webhook] = self._structure(
             hook, data, list[Webhook], "GET", target, answer.status
