@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -86,6 +86,11 @@ def _structure_optional_str(value: Any, _: Any) -> str | None:
     return _structure_str(value, str)
 
 
+def _structure_int(value: Any, _: type) -> int:
+    # What cattrs does for int (int(value)), minus the call for a JSON int.
+    return value if type(value) is int else int(value)
+
+
 def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
@@ -121,6 +126,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(datetime, format_datetime)
     converter.register_structure_hook(CredentialStatus, _structure_status)
     converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
     # StrEnum by name: its MRO puts `str` before `Enum`, so without this the
     # str hooks above would handle every string enum.
     converter.register_structure_hook(enum.StrEnum, _structure_str_enum)
@@ -131,7 +137,10 @@ def make_converter() -> cattrs.Converter:
         overrides: dict[str, Any] = {
             a.name: override(rename=wire_name(a)) for a in attrs.fields(cls)
         }
-        return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **overrides)
+        exact = make_dict_structure_fn(
+            cls, converter, _cattrs_forbid_extra_keys=False, **overrides
+        )
+        return _compiled_structure(cls, converter, exact)
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         overrides: dict[str, Any] = {
@@ -159,6 +168,160 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return converter
+
+
+# -- a one-call decoder per attrs class -------------------------------------
+#
+# cattrs' generated function calls one hook per field, and every record is
+# mostly `str | None` fields: on a GET, those calls cost more than the rest of
+# the SDK's own work. For each attrs class this builds one function that reads
+# every field inline, for the field types whose hooks are the ones above, and
+# calls the converter's hook for any other type. It only ever returns when
+# every value is plainly right; anything unusual (a missing required key, a
+# wrong type, a value a hook or the class rejects) goes to cattrs' own
+# function, which then gives exactly the result or the detailed error it
+# always gave.
+
+_MISSING: Final = object()
+
+
+class _Unusual(Exception):
+    """Raised inside a compiled function to hand the value to cattrs."""
+
+
+def _field_code(
+    value: str, type_: Any, converter: cattrs.Converter, names: dict[str, Any], i: int
+) -> list[str]:
+    """Return the lines that check or convert ``value`` (a local) in place."""
+    inner = _optional_inner(type_)
+    base = type_ if inner is None else inner
+    hook = converter.get_structure_hook(base)
+    if hook is _structure_str:
+        lines = [f"if type({value}) is not str: raise Unusual"]
+    elif hook is _structure_int:
+        lines = [f"if type({value}) is not int: {value} = to_int({value}, int)"]
+    elif hook is _structure_datetime:
+        lines = [
+            f"if type({value}) is not str: raise Unusual",
+            f"{value} = fromisoformat({value})",
+            f"if {value}.tzinfo is not UTC: {value} = parse_datetime({value})",
+        ]
+    elif hook is _structure_status or hook is _structure_str_enum:
+        names[f"members{i}"] = {member.value: member for member in base}
+        lines = [
+            f"{value} = members{i}.get({value})",
+            f"if {value} is None: raise Unusual",
+        ]
+    else:
+        names[f"hook{i}"] = converter.get_structure_hook(type_)
+        names[f"type{i}"] = type_
+        return [f"{value} = hook{i}({value}, type{i})"]
+    if inner is None:
+        return lines
+    return [f"if {value} is not None:", *(f"  {line}" for line in lines)]
+
+
+def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
+    """Return each field's slot setter if ``__init__`` would only store them.
+
+    A frozen class's ``__init__`` stores each value through
+    ``object.__setattr__``; the slot's own setter does the same job in about
+    half the time. Only for a plain slotted attrs class: no validator,
+    converter, init hook, ``init=False`` field or extra slot (a cached hash),
+    and the ``__init__`` attrs wrote.
+    """
+    code = getattr(cls.__init__, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return None
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return None
+    fields = attrs.fields(cls)
+    if any(not a.init or a.validator or a.converter for a in fields):
+        return None
+    slots = {
+        name
+        for klass in cls.__mro__
+        for name in klass.__dict__.get("__slots__", ())
+        if name != "__weakref__"
+    }
+    if slots != {a.name for a in fields}:
+        return None
+    setters = []
+    for a in fields:
+        slot = next(k.__dict__[a.name] for k in cls.__mro__ if a.name in k.__dict__)
+        if not isinstance(slot, types.MemberDescriptorType):
+            return None
+        setters.append(slot.__set__)
+    return setters
+
+
+def _compiled_structure(
+    cls: type[Any], converter: cattrs.Converter, exact: Callable[[Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    """Return a one-call structure function for ``cls``; ``exact`` decides the rest."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be resolved: cattrs copes
+        return exact
+    names: dict[str, Any] = {
+        "cls": cls,
+        "exact": exact,
+        "MISSING": _MISSING,
+        "Unusual": _Unusual,
+        "UTC": UTC,
+        "fromisoformat": datetime.fromisoformat,
+        "parse_datetime": parse_datetime,
+        "to_int": _structure_int,
+        "new": object.__new__,
+    }
+    body: list[str] = []
+    arguments: list[str] = []
+    for i, a in enumerate(attrs.fields(cls)):
+        if not a.init:
+            continue
+        value, key = f"v{i}", wire_name(a)
+        checks = _field_code(value, hints.get(a.name, a.type), converter, names, i)
+        if a.default is attrs.NOTHING:
+            body += [f"{value} = o[{key!r}]", *checks]
+        else:
+            if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+                if a.default.takes_self:
+                    return exact
+                names[f"default{i}"] = a.default.factory
+                fill = f"{value} = default{i}()"
+            else:
+                names[f"default{i}"] = a.default
+                fill = f"{value} = default{i}"
+            body += [
+                f"{value} = o.get({key!r}, MISSING)",
+                f"if {value} is MISSING: {fill}",
+                "else:",
+                *(f"  {line}" for line in checks),
+            ]
+        arguments.append(f"{a.alias}={value}")
+    setters = _slot_setters(cls)
+    if setters is None:
+        body.append(f"return cls({', '.join(arguments)})")
+    else:
+        body.append("instance = new(cls)")
+        for i, setter in enumerate(setters):
+            names[f"set{i}"] = setter
+            body.append(f"set{i}(instance, v{i})")
+        body.append("return instance")
+    source = "\n".join(
+        [
+            f"def structure_{cls.__name__}(o, t):",
+            "  try:",
+            *(f"    {line}" for line in body),
+            "  except Exception:",
+            "    pass",
+            "  return exact(o, t)",
+        ]
+    )
+    # Generated code, as cattrs and attrs do; every name in it is ours.
+    exec(compile(source, f"<leaf_creds structure {cls.__qualname__}>", "exec"), names)  # noqa: S102
+    compiled: Callable[[Any, Any], Any] = names[f"structure_{cls.__name__}"]
+    return compiled
 
 
 @functools.cache

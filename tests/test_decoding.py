@@ -1,0 +1,182 @@
+"""The one-call record decoder: same answers and errors as cattrs' own function.
+
+``make_converter`` builds, per attrs class, a function that reads every field
+inline and hands anything unusual to cattrs' generated function. These tests
+hold the two side by side: the reference converter below is the same
+converter with cattrs' ``make_dict_structure_fn`` put back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+import cattrs
+import pytest
+from cattrs.gen import make_dict_structure_fn, override
+
+import leaf_creds as lc
+from leaf_creds._fields import wire_name
+from tests.conftest import UM, LeafMock
+
+
+def reference_converter() -> cattrs.Converter:
+    """Our converter, with cattrs' generated function for every attrs class."""
+    converter = lc.make_converter()
+
+    def plain(cls: type[Any]) -> Any:
+        renames: dict[str, Any] = {
+            a.name: override(rename=wire_name(a)) for a in attrs.fields(cls)
+        }
+        return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **renames)
+
+    converter.register_structure_hook_factory(attrs.has, plain)
+    return converter
+
+
+class Named(str):
+    """A str subclass: cattrs' path accepts it, the inline check hands it over."""
+
+
+@attrs.frozen(kw_only=True)
+class PluginRecord(lc.CredentialRecord):
+    """A plugin author's record: an int, a factory default, a validated field."""
+
+    code: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"[A-Z]+")
+    ))
+    retries: int = 3
+    tags: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class PostInitRecord(lc.CredentialRecord):
+    """A record whose __attrs_post_init__ must still run."""
+
+    label: str | None = None
+    seen: list[str] = attrs.field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.seen.append("post-init")
+
+
+BASE_RECORD = {"id": "c-1", "status": "OK", "createdTime": "2024-05-06T07:08:09.123456Z"}
+
+CASES: list[tuple[type[Any], Any]] = [
+    (lc.SenteraRecord, {**BASE_RECORD, "username": "u", "authToken": "t", "organizationId": "o"}),
+    (lc.SenteraRecord, {"id": "c-1", "status": "OK"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "username": None, "organizationName": None}),
+    (lc.SenteraRecord, {**BASE_RECORD, "status": "SOMETHING_NEW"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "username": 42}),
+    (lc.SenteraRecord, {**BASE_RECORD, "username": Named("n")}),
+    (lc.SenteraRecord, {**BASE_RECORD, "id": Named("c-2")}),
+    (lc.SenteraRecord, {**BASE_RECORD, "createdTime": "2024-05-06T07:08:09"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "createdTime": "2024-05-06T09:08:09+02:00"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "createdTime": "yesterday"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "createdTime": 1700000000}),
+    (lc.SenteraRecord, {"status": "OK"}),
+    (lc.SenteraRecord, {"id": "c-1"}),
+    (lc.SenteraRecord, {**BASE_RECORD, "status": ["OK"]}),
+    (lc.SenteraRecord, {**BASE_RECORD, "unknownKey": {"nested": True}}),
+    (lc.CnhiRecord, {**BASE_RECORD, "clientId": "i", "clientEnvironment": "STAGE"}),
+    (lc.CnhiRecord, {**BASE_RECORD, "clientEnvironment": "PRODUCTION"}),
+    (lc.CnhiRecord, {**BASE_RECORD, "clientEnvironment": "DEV"}),
+    (lc.CnhiRecord, {**BASE_RECORD, "clientEnvironment": 1}),
+    (lc.CnhiRecord, {**BASE_RECORD, "clientEnvironment": None}),
+    (lc.CredentialEvent, {"id": "e", "statusCode": 200, "createdDate": "2024-05-01T10:00:00Z"}),
+    (lc.CredentialEvent, {"id": "e", "statusCode": "201"}),
+    (lc.CredentialEvent, {"id": "e", "statusCode": True}),
+    (lc.CredentialEvent, {"id": "e", "statusCode": "many"}),
+    (lc.CredentialEvent, {"id": "e", "body": None, "headers": "h"}),
+    (PluginRecord, {**BASE_RECORD, "code": "ABC", "retries": 5, "tags": ["a"]}),
+    (PluginRecord, {**BASE_RECORD}),
+    (PluginRecord, {**BASE_RECORD, "code": "abc"}),
+    (PluginRecord, {**BASE_RECORD, "retries": "7"}),
+    (PluginRecord, {**BASE_RECORD, "tags": [1, 2]}),
+    (PostInitRecord, {**BASE_RECORD, "label": "x"}),
+]
+
+
+def outcome(converter: cattrs.Converter, cls: type[Any], data: Any) -> tuple[str, Any]:
+    """The value, with the type of every field, or the error's type and lines."""
+    try:
+        value = converter.structure(data, cls)
+    except Exception as exc:
+        lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
+        return "error", (type(exc), lines)
+    types = {a.name: type(getattr(value, a.name)) for a in attrs.fields(cls)}
+    return "value", (value, types)
+
+
+@pytest.mark.parametrize(("cls", "data"), CASES)
+def test_same_result_or_error_as_cattrs(cls: type[Any], data: Any) -> None:
+    """Every case gives what cattrs' generated function gives, error lines included."""
+    assert outcome(reference_converter(), cls, data) == outcome(lc.make_converter(), cls, data)
+
+
+def test_records_made_inline_are_frozen_hashable_and_equal() -> None:
+    """A record built without its __init__ is the record __init__ would build."""
+    data = {**BASE_RECORD, "clientId": "i", "clientSecret": "s", "clientEnvironment": "STAGE"}
+
+    record = lc.make_converter().structure(data, lc.CnhiRecord)
+
+    expected = reference_converter().structure(data, lc.CnhiRecord)
+    assert expected == record
+    assert hash(expected) == hash(record)
+    assert repr(expected) == repr(record)
+    assert "'s'" not in repr(record)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        record.client_id = "other"  # type: ignore[misc]
+
+
+def test_post_init_and_validators_still_run() -> None:
+    """Classes whose __init__ does more than store values go through __init__."""
+    converter = lc.make_converter()
+
+    record = converter.structure({**BASE_RECORD, "label": "x"}, PostInitRecord)
+
+    assert ["post-init"] == record.seen
+    with pytest.raises(cattrs.ClassValidationError):
+        converter.structure({**BASE_RECORD, "code": "lower"}, PluginRecord)
+
+
+async def test_session_reports_a_validator_failure_as_decode_error(http: LeafMock) -> None:
+    """Through a session, a value the record class rejects is a DecodeError."""
+    resource = lc.CredentialResource("plugin-provider", dict_schema(), PluginRecord)
+    registry = lc.Registry()
+    registry.register(resource)
+    url = UM + "/users/u1/plugin-provider-credentials"
+    http.get(url, payload={**BASE_RECORD, "code": "lower"})
+    http.get(url, payload={**BASE_RECORD, "code": "UPPER", "retries": "2"})
+
+    async with lc.LeafSession(token="bearer-token-value", registry=registry) as leaf:
+        with pytest.raises(lc.DecodeError, match="does not fit PluginRecord"):
+            await leaf.get("plugin-provider", "u1")
+        record = await leaf.get(resource, "u1")
+
+    assert ("UPPER", 2, []) == (record.code, record.retries, record.tags)
+
+
+async def test_session_decodes_events_with_the_exact_error_on_a_bad_one(http: LeafMock) -> None:
+    """An events list is decoded item by item; one bad item names its index."""
+    url = UM + "/users/u1/sentera-credentials/events"
+    good = {"id": "e1", "statusCode": 200, "createdDate": "2024-05-01T10:00:00.000000Z"}
+    http.get(url, payload=[good, {"id": "e2", "statusCode": 401}])
+    http.get(url, payload=[good, {"id": "e3", "createdDate": "not a date"}])
+
+    async with lc.LeafSession(token="bearer-token-value") as leaf:
+        events = await leaf.events(lc.SENTERA, "u1")
+        with pytest.raises(lc.DecodeError, match=re.escape("@ $[1].created_date")):
+            await leaf.events(lc.SENTERA, "u1")
+
+    assert [("e1", 200), ("e2", 401)] == [(e.id, e.status_code) for e in events]
+    assert 2024 == events[0].created_date.year  # type: ignore[union-attr]
+
+
+def dict_schema() -> type[Any]:
+    @attrs.frozen(kw_only=True)
+    class PluginCredentials:
+        token: str
+
+    return PluginCredentials
