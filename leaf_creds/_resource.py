@@ -167,6 +167,11 @@ class CredentialResource(Generic[S, R]):
         )
 
     @cached_property
+    def _secret_wires(self) -> tuple[str, ...]:
+        # The JSON keys of the create body that hold secrets.
+        return tuple(f.wire for f in self.fields if f.secret)
+
+    @cached_property
     def record_secrets(self) -> frozenset[str]:
         """The attribute names of the record that hold secrets."""
         return frozenset(a.name for a in attrs.fields(self.record) if is_secret(a))
@@ -177,7 +182,14 @@ class CredentialResource(Generic[S, R]):
         Raises:
             ValidationError: The user id is not valid.
         """
-        return f"{user_path(user_id)}/{self.slug}-credentials"
+        if type(user_id) is str and _UNRESERVED.fullmatch(user_id) and user_id not in _DOTS:
+            # user_path's common case, inline: this runs on every request.
+            return "/users/" + user_id + self._suffix
+        return user_path(user_id) + self._suffix
+
+    @cached_property
+    def _suffix(self) -> str:
+        return f"/{self.slug}-credentials"
 
     def events_path(self, user_id: str) -> str:
         """Return the path of the credential's troubleshooting log."""

@@ -21,6 +21,7 @@ What is retried (see the README's "Retries" section):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -93,6 +94,18 @@ class _Answer(NamedTuple):
     attempts: int
 
 
+# Makes a NamedTuple from a tuple without running its Python-level __new__.
+_new_tuple: Final = tuple.__new__
+
+
+class _Post(NamedTuple):
+    # A create, checked and built: what _request needs to send it.
+    url: str
+    data: bytes
+    secrets: list[str]
+    reconcile: Callable[[LeafError, int], Awaitable[_Answer | None]]
+
+
 @attrs.frozen
 class _Timeouts:
     total: float
@@ -159,7 +172,9 @@ class LeafSession:
         registry: The providers that slugs resolve to; a new
             :func:`default_registry` when not given.
         converter: The cattrs converter for Leaf's JSON; a new
-            :func:`make_converter` when not given.
+            :func:`make_converter` when not given. Register any hooks of
+            your own before the first request: the session looks each
+            type's hook up once and keeps it.
         allow_http: Allow a plain ``http://`` base URL on a non-loopback host.
 
     Exactly one of ``token``, ``username``/``password`` and
@@ -204,7 +219,10 @@ class LeafSession:
             "Accept": "application/json",
             "User-Agent": f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
         }
+        # Hooks are looked up once per type and kept for the session's life.
         self._event_list = self._converter.get_structure_hook(list[CredentialEvent])
+        self._event_hook = self._converter.get_structure_hook(CredentialEvent)
+        self._hooks: dict[type, Callable[[Any, Any], Any]] = {}
         self._header_cache: dict[tuple[str | None, bool], CIMultiDict[str]] = {}
 
     def _make_auth(
@@ -382,10 +400,16 @@ class LeafSession:
             NotFoundError: The user has no such credential, or no such user.
             LeafError: Any other failure; see the exception tree.
         """
-        record: CredentialRecord
-        record, _ = await self._get(
-            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
-        )
+        # The four operations are the hot path: each awaits _request itself
+        # (one coroutine frame less on every resume) and resolves a resource
+        # and the default timeouts without a call.
+        resource = provider if type(provider) is CredentialResource else self.resource(provider)
+        url = self._user_management + resource.path(user_id)
+        timeouts = self._timeouts
+        if timeout is not None or connect_timeout is not None:
+            timeouts = self._timeouts_for(timeout, connect_timeout)
+        answer = await self._request("GET", url, timeouts)
+        record: CredentialRecord = self._decode_object(resource.record, answer, "GET", url)
         return record
 
     @overload
@@ -437,13 +461,20 @@ class LeafSession:
                 could not tell.
             LeafError: Any other failure; see the exception tree.
         """
-        record: CredentialRecord
-        record, _ = await self._create(
-            self.resource(provider),
-            user_id,
-            credentials,
-            self._timeouts_for(timeout, connect_timeout),
+        resource = provider if type(provider) is CredentialResource else self.resource(provider)
+        timeouts = self._timeouts
+        if timeout is not None or connect_timeout is not None:
+            timeouts = self._timeouts_for(timeout, connect_timeout)
+        post = self._post(resource, user_id, credentials, timeouts)
+        answer = await self._request(
+            "POST",
+            post.url,
+            timeouts,
+            data=post.data,
+            secrets=post.secrets,
+            reconcile=post.reconcile,
         )
+        record: CredentialRecord = self._decode_object(resource.record, answer, "POST", post.url)
         return record
 
     async def delete(
@@ -460,9 +491,12 @@ class LeafSession:
             NotFoundError: There was no such credential to delete.
             LeafError: Any other failure; see the exception tree.
         """
-        await self._delete(
-            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
-        )
+        resource = provider if type(provider) is CredentialResource else self.resource(provider)
+        url = self._user_management + resource.path(user_id)
+        timeouts = self._timeouts
+        if timeout is not None or connect_timeout is not None:
+            timeouts = self._timeouts_for(timeout, connect_timeout)
+        await self._request("DELETE", url, timeouts)
 
     async def events(
         self,
@@ -480,10 +514,13 @@ class LeafSession:
             NotFoundError: No such credential or user.
             LeafError: Any other failure; see the exception tree.
         """
-        events, _ = await self._events(
-            self.resource(provider), user_id, self._timeouts_for(timeout, connect_timeout)
-        )
-        return events
+        resource = provider if type(provider) is CredentialResource else self.resource(provider)
+        url = self._user_management + resource.events_path(user_id)
+        timeouts = self._timeouts
+        if timeout is not None or connect_timeout is not None:
+            timeouts = self._timeouts_for(timeout, connect_timeout)
+        answer = await self._request("GET", url, timeouts)
+        return self._decode_events(answer, url)
 
     # -- operations that also report their attempts (used by bulk) ---------
 
@@ -491,7 +528,7 @@ class LeafSession:
         self, resource: CredentialResource[Any, R], user_id: str, timeouts: _Timeouts
     ) -> tuple[R, int]:
         url = self._user_management + resource.path(user_id)
-        answer = await self._request("GET", url, timeouts=timeouts)
+        answer = await self._request("GET", url, timeouts)
         return self._decode_object(resource.record, answer, "GET", url), answer.attempts
 
     async def _create(
@@ -501,16 +538,49 @@ class LeafSession:
         credentials: object,
         timeouts: _Timeouts,
     ) -> tuple[R, int]:
+        post = self._post(resource, user_id, credentials, timeouts)
+        answer = await self._request(
+            "POST",
+            post.url,
+            timeouts,
+            data=post.data,
+            secrets=post.secrets,
+            reconcile=post.reconcile,
+        )
+        return self._decode_object(resource.record, answer, "POST", post.url), answer.attempts
+
+    async def _delete(
+        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
+    ) -> tuple[None, int]:
         url = self._user_management + resource.path(user_id)
-        if isinstance(credentials, Mapping):
+        answer = await self._request("DELETE", url, timeouts)
+        return None, answer.attempts
+
+    async def _events(
+        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
+    ) -> tuple[list[CredentialEvent], int]:
+        url = self._user_management + resource.events_path(user_id)
+        answer = await self._request("GET", url, timeouts)
+        return self._decode_events(answer, url), answer.attempts
+
+    def _post(
+        self,
+        resource: CredentialResource[Any, Any],
+        user_id: str,
+        credentials: object,
+        timeouts: _Timeouts,
+    ) -> _Post:
+        """Check a create's input and build its request; nothing is sent."""
+        url = self._user_management + resource.path(user_id)
+        # The schema class first: it is the common case, and a cheaper check
+        # than the Mapping ABC.
+        if not isinstance(credentials, resource.schema) and isinstance(credentials, Mapping):
             schema = resource.credentials_from_wire(credentials, converter=self._converter)
         else:
             schema = resource.validate(credentials)
         body = self._converter.unstructure(schema, resource.schema)
         secrets = [
-            value
-            for f in resource.fields
-            if f.secret and isinstance(value := body.get(f.wire), str)
+            value for wire in resource._secret_wires if isinstance(value := body.get(wire), str)
         ]
 
         async def existing_credential(failure: LeafError, attempts: int) -> _Answer | None:
@@ -541,33 +611,18 @@ class LeafSession:
             log.debug("POST %s: outcome was unknown; the credential exists", url)
             return found
 
-        answer = await self._request(
-            "POST",
-            url,
-            data=json.dumps(body).encode(),
-            timeouts=timeouts,
-            secrets=secrets,
-            reconcile=existing_credential,
-        )
-        return self._decode_object(resource.record, answer, "POST", url), answer.attempts
+        return _new_tuple(_Post, (url, json.dumps(body).encode(), secrets, existing_credential))
 
-    async def _delete(
-        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
-    ) -> tuple[None, int]:
-        url = self._user_management + resource.path(user_id)
-        answer = await self._request("DELETE", url, timeouts=timeouts)
-        return None, answer.attempts
-
-    async def _events(
-        self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
-    ) -> tuple[list[CredentialEvent], int]:
-        url = self._user_management + resource.events_path(user_id)
-        answer = await self._request("GET", url, timeouts=timeouts)
+    def _decode_events(self, answer: _Answer, url: str) -> list[CredentialEvent]:
         data = self._json_array(answer, url, "events")
+        hook = self._event_hook
+        # Anything wrong: cattrs' list hook below says exactly what.
+        with contextlib.suppress(Exception):
+            return [hook(item, CredentialEvent) for item in data]
         events: list[CredentialEvent] = self._structure(
             self._event_list, data, list[CredentialEvent], "GET", url, answer.status
         )
-        return events, answer.attempts
+        return events
 
     @staticmethod
     def _json_array(answer: _Answer, url: str, what: str) -> list[Any]:
@@ -584,41 +639,68 @@ class LeafSession:
 
     def _decode_object(self, cls: type[T], answer: _Answer, method: str, url: str) -> T:
         """Parse a 2xx answer holding one JSON object into ``cls``."""
-        data = parse_json(answer.body, method=method, url=url, status=answer.status)
-        if not isinstance(data, dict):
+        try:
+            data = json.loads(answer.body)
+        except ValueError:  # not JSON, or empty: parse_json tells which
+            data = parse_json(answer.body, method=method, url=url, status=answer.status)
+        if type(data) is not dict:
             raise DecodeError(
                 f"{answer.status} from {method} {url}: expected a JSON object",
                 method=method,
                 url=url,
                 status=answer.status,
             )
-        hook = self._converter.get_structure_hook(cls)
-        decoded: T = self._structure(hook, data, cls, method, url, answer.status)
+        hook = self._hooks.get(cls)
+        if hook is None:
+            hook = self._hooks[cls] = self._converter.get_structure_hook(cls)
+        try:
+            decoded: T = hook(data, cls)
+        except Exception as exc:
+            error = self._decode_error(exc, cls, method, url, answer.status)
+            if error is exc:
+                raise
+            raise error from exc
         return decoded
 
-    @staticmethod
+    @classmethod
     def _structure(
-        hook: Callable[[Any, Any], T], data: Any, cls: Any, method: str, url: str, status: int
+        cls,
+        hook: Callable[[Any, Any], T],
+        data: Any,
+        type_: Any,
+        method: str,
+        url: str,
+        status: int,
     ) -> T:
         try:
-            return hook(data, cls)
+            return hook(data, type_)
         except Exception as exc:
-            import cattrs  # loaded with the converter; only needed on failure
-
-            if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
+            error = cls._decode_error(exc, type_, method, url, status)
+            if error is exc:
                 raise
-            lines = (
-                cattrs.transform_error(exc)
-                if isinstance(exc, cattrs.BaseValidationError)
-                else [type(exc).__name__]
-            )
-            raise DecodeError(
-                f"{status} from {method} {url} does not fit {getattr(cls, '__name__', cls)}: "
-                + "; ".join(lines),
-                method=method,
-                url=url,
-                status=status,
-            ) from exc
+            raise error from exc
+
+    @staticmethod
+    def _decode_error(
+        exc: Exception, type_: Any, method: str, url: str, status: int
+    ) -> Exception:
+        """Return the DecodeError for a structure failure, or ``exc`` itself."""
+        import cattrs  # loaded with the converter; only needed on failure
+
+        if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
+            return exc
+        lines = (
+            cattrs.transform_error(exc)
+            if isinstance(exc, cattrs.BaseValidationError)
+            else [type(exc).__name__]
+        )
+        return DecodeError(
+            f"{status} from {method} {url} does not fit {getattr(type_, '__name__', type_)}: "
+            + "; ".join(lines),
+            method=method,
+            url=url,
+            status=status,
+        )
 
     # -- authentication ----------------------------------------------------
 
@@ -662,8 +744,8 @@ class LeafSession:
         self,
         method: str,
         url: str,
-        *,
         timeouts: _Timeouts,
+        *,
         data: bytes | None = None,
         secrets: list[str] | None = None,
         reconcile: Callable[[LeafError, int], Awaitable[_Answer | None]] | None = None,
@@ -684,26 +766,40 @@ class LeafSession:
         maybe_applied = False
         while True:
             attempt += 1
+            headers: CIMultiDict[str] | None
             if not authenticated:
                 token = None
+                headers = self._headers_for(None, data is not None)
             elif self._fixed_token is not None:
-                token = self._fixed_token  # no coroutine per request for the common case
+                # The common case: no coroutine, and in a session of our own
+                # the token is already among the defaults.
+                token = self._fixed_token
+                if self._owns_session:
+                    headers = None if data is None else _JSON_CONTENT
+                else:
+                    headers = self._headers_for(token, data is not None)
             else:
                 token = await self._auth.token()
+                headers = self._headers_for(token, data is not None)
+            http = self._session
+            if http is None:
+                http = self._http()
             started = time.perf_counter() if debug else 0.0
             # One HTTP attempt, inline: a helper coroutine here would add a
             # frame to every suspend and resume of every request.
             try:
-                async with self._http().request(
+                async with http.request(
                     method,
                     target,
                     data=data,
-                    headers=self._headers_for(token, data is not None),
+                    headers=headers,
                     timeout=timeouts.client,
                     allow_redirects=False,
                 ) as response:
                     body = await response.read()
-                    answer = _Answer(response.status, response.headers, body, attempt)
+                    answer = _new_tuple(
+                        _Answer, (response.status, response.headers, body, attempt)
+                    )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 lost = _transport_error(exc, method, url, timeouts)
                 lost.attempts = attempt
@@ -800,14 +896,11 @@ class LeafSession:
             error.args = (error._summary(),)
         return error
 
-    def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str] | None:
+    def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str]:
         """Return the request headers for a token, built once and reused.
 
         aiohttp copies them into each request, so sharing one object is safe.
         """
-        if self._owns_session and token is not None and token == self._fixed_token:
-            # Already among our session's defaults: nothing for aiohttp to merge.
-            return _JSON_CONTENT if has_body else None
         key = (token, has_body)
         headers = self._header_cache.get(key)
         if headers is None:
