@@ -639,10 +639,7 @@ class LeafSession:
 
     def _decode_object(self, cls: type[T], answer: _Answer, method: str, url: str) -> T:
         """Parse a 2xx answer holding one JSON object into ``cls``."""
-        try:
-            data = json.loads(answer.body)
-        except ValueError:  # not JSON, or empty: parse_json tells which
-            data = parse_json(answer.body, method=method, url=url, status=answer.status)
+        data = parse_json(answer.body, method=method, url=url, status=answer.status)
         if type(data) is not dict:
             raise DecodeError(
                 f"{answer.status} from {method} {url}: expected a JSON object",

@@ -180,3 +180,23 @@ def dict_schema() -> type[Any]:
         token: str
 
     return PluginCredentials
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "c-1", "status": "OK", "username": "gr\xc3\xbcn"}',
+        b'\xef\xbb\xbf{"id": "c-1", "status": "OK", "username": "gr\xc3\xbcn"}',
+        '{"id": "c-1", "status": "OK", "username": "grün"}'.encode("utf-16"),
+        b' \n{"id": "c-1", "status": "OK", "username": "gr\xc3\xbcn"}\n',
+    ],
+    ids=["utf-8", "utf-8 with BOM", "utf-16", "whitespace around"],
+)
+async def test_bodies_in_any_json_encoding_decode(http: LeafMock, body: bytes) -> None:
+    """UTF-8 is read directly; a BOM or another JSON encoding takes the full path."""
+    http.get(UM + "/users/u1/sentera-credentials", body=body, content_type="application/json")
+
+    async with lc.LeafSession(token="bearer-token-value") as leaf:
+        record = await leaf.get(lc.SENTERA, "u1")
+
+    assert ("c-1", "grün") == (record.id, record.username)
