@@ -230,38 +230,35 @@ def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     converter, init hook, ``init=False`` field or extra slot (a cached hash),
     and the ``__init__`` attrs wrote.
     """
-    code = getattr(cls.__init__, "__code__", None)
-    if code is None or not code.co_filename.startswith("<attrs generated"):
-        return None
-    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
-        return None
     fields = attrs.fields(cls)
-    if any(not a.init or a.validator or a.converter for a in fields):
+    code = getattr(cls.__init__, "__code__", None)
+    if (
+        code is None
+        or not code.co_filename.startswith("<attrs generated")
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+        or any(not a.init or a.validator or a.converter for a in fields)
+    ):
         return None
-    slots = {
-        name
-        for klass in cls.__mro__
-        for name in klass.__dict__.get("__slots__", ())
-        if name != "__weakref__"
-    }
-    if slots != {a.name for a in fields}:
+    slots: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        names = klass.__dict__.get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            descriptor = klass.__dict__.get(name)
+            if name != "__weakref__" and isinstance(descriptor, types.MemberDescriptorType):
+                slots[name] = descriptor
+    if slots.keys() != {a.name for a in fields}:
         return None
-    setters = []
-    for a in fields:
-        slot = next(k.__dict__[a.name] for k in cls.__mro__ if a.name in k.__dict__)
-        if not isinstance(slot, types.MemberDescriptorType):
-            return None
-        setters.append(slot.__set__)
-    return setters
+    return [slots[a.name].__set__ for a in fields]
 
 
 def _compiled_structure(
     cls: type[Any], converter: cattrs.Converter, exact: Callable[[Any, Any], Any]
 ) -> Callable[[Any, Any], Any]:
     """Return a one-call structure function for ``cls``; ``exact`` decides the rest."""
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # an annotation that cannot be resolved: cattrs copes
+    # cattrs resolved the class's string annotations when it built `exact`.
+    fields = attrs.fields(cls)
+    if any(isinstance(a.type, str) for a in fields):  # pragma: no cover - defensive
         return exact
     names: dict[str, Any] = {
         "cls": cls,
@@ -276,11 +273,11 @@ def _compiled_structure(
     }
     body: list[str] = []
     arguments: list[str] = []
-    for i, a in enumerate(attrs.fields(cls)):
+    for i, a in enumerate(fields):
         if not a.init:
             continue
         value, key = f"v{i}", wire_name(a)
-        checks = _field_code(value, hints.get(a.name, a.type), converter, names, i)
+        checks = _field_code(value, a.type, converter, names, i)
         if a.default is attrs.NOTHING:
             body += [f"{value} = o[{key!r}]", *checks]
         else:

@@ -61,6 +61,28 @@ class PostInitRecord(lc.CredentialRecord):
         self.seen.append("post-init")
 
 
+@attrs.frozen(kw_only=True)
+class DerivedDefaultRecord(lc.CredentialRecord):
+    """A default computed from the instance: left to cattrs and __init__."""
+
+    label: str = attrs.Factory(lambda self: f"label-of-{self.id}", takes_self=True)
+
+
+@attrs.define(kw_only=True)
+class MutableRecord:
+    """A mutable attrs class: set through its slots all the same."""
+
+    id: str
+    count: int | None = None
+
+
+@attrs.frozen(kw_only=True, cache_hash=True)
+class HashCachedRecord(lc.CredentialRecord):
+    """A class with a slot of attrs' own: built through its __init__."""
+
+    label: str | None = None
+
+
 BASE_RECORD = {"id": "c-1", "status": "OK", "createdTime": "2024-05-06T07:08:09.123456Z"}
 
 CASES: list[tuple[type[Any], Any]] = [
@@ -95,6 +117,11 @@ CASES: list[tuple[type[Any], Any]] = [
     (PluginRecord, {**BASE_RECORD, "retries": "7"}),
     (PluginRecord, {**BASE_RECORD, "tags": [1, 2]}),
     (PostInitRecord, {**BASE_RECORD, "label": "x"}),
+    (DerivedDefaultRecord, {**BASE_RECORD}),
+    (DerivedDefaultRecord, {**BASE_RECORD, "label": "given"}),
+    (HashCachedRecord, {**BASE_RECORD, "label": "x"}),
+    (MutableRecord, {"id": "m", "count": 2}),
+    (MutableRecord, {"id": "m", "count": 2.0}),
 ]
 
 
@@ -200,3 +227,13 @@ async def test_bodies_in_any_json_encoding_decode(http: LeafMock, body: bytes) -
         record = await leaf.get(lc.SENTERA, "u1")
 
     assert ("c-1", "grün") == (record.id, record.username)
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n", b"\xff\xfe{", b"not json"])
+async def test_empty_or_broken_bodies_are_decode_errors(http: LeafMock, body: bytes) -> None:
+    """A 2xx body that is empty or not JSON in any encoding is a DecodeError."""
+    http.get(UM + "/users/u1/sentera-credentials", body=body, content_type="application/json")
+
+    async with lc.LeafSession(token="bearer-token-value") as leaf:
+        with pytest.raises(lc.DecodeError, match=r"expected a JSON object|is not JSON"):
+            await leaf.get(lc.SENTERA, "u1")

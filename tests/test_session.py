@@ -587,14 +587,27 @@ class TestConstruction:
         assert 0 < timeout.total < 300
         assert 0 < timeout.sock_connect <= timeout.total
 
-    async def test_per_call_timeout(self, http: LeafMock, leaf: lc.LeafSession) -> None:
-        """timeout= and connect_timeout= on a call override the session's."""
-        http.get(SENTERA_URL, payload=SENTERA_ANSWER)
+    @pytest.mark.parametrize("operation", ["get", "create", "delete", "events"])
+    async def test_per_call_timeout(
+        self, http: LeafMock, leaf: lc.LeafSession, operation: str
+    ) -> None:
+        """timeout= and connect_timeout= on any of the four calls override the session's."""
+        method, url = {
+            "get": ("GET", SENTERA_URL),
+            "create": ("POST", SENTERA_URL),
+            "delete": ("DELETE", SENTERA_URL),
+            "events": ("GET", SENTERA_URL + "/events"),
+        }[operation]
+        payload: Any = [] if operation == "events" else SENTERA_ANSWER
+        http.add(url, method, payload=payload, repeat=True)
+        args = (sentera_credentials(),) if operation == "create" else ()
 
-        await leaf.get(lc.SENTERA, "u1", timeout=2.5, connect_timeout=0.5)
+        await getattr(leaf, operation)(lc.SENTERA, "u1", *args, timeout=2.5, connect_timeout=0.5)
+        await getattr(leaf, operation)(lc.SENTERA, "u1", *args)
 
-        (call,) = sent(http, "GET", SENTERA_URL)
-        assert (2.5, 0.5) == (call.kwargs["timeout"].total, call.kwargs["timeout"].sock_connect)
+        given, default = (call.kwargs["timeout"] for call in sent(http, method, url))
+        assert (2.5, 0.5) == (given.total, given.sock_connect)
+        assert (30.0, 10.0) == (default.total, default.sock_connect)
 
 
 class TestOwnership:
