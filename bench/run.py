@@ -144,6 +144,10 @@ def summarize(
         "raw": {k: statistics.median(r[k] for r, _ in runs) for k in keys},
         "leaf": {k: statistics.median(lf[k] for _, lf in runs) for k in keys},
         "ratio": {k: statistics.median(lf[k] / r[k] for r, lf in runs) for k in keys},
+        "ratio_range": {
+            k: (min(lf[k] / r[k] for r, lf in runs), max(lf[k] / r[k] for r, lf in runs))
+            for k in keys
+        },
         "pairs": len(runs),
     }
 
@@ -309,12 +313,16 @@ def table(results: dict[str, Any]) -> str:
             "ratio leaf/raw", _fmt(r["rps"], 3), _fmt(r["cpu_ms_per_1k"], 3), _fmt(r["p50_ms"], 3),
             _fmt(r["p99_ms"], 3), _fmt(r["rss_mib"], 3),
         ], widths))
+        low, high = mix["ratio_range"]["cpu_ms_per_1k"]
+        lines.append(f"  CPU ratio of single pairs: {low:.3f} to {high:.3f}")
         cross = results.get("interleaved")
         if key == "mix64" and cross:
+            rounds = cross["n"] // cross["batch"]
             lines.append(
-                f"  cross-check in one process, {cross['n']:,} requests in alternating batches: "
-                f"CPU ms/1k raw {cross['raw_cpu_ms_per_1k']:.1f}, "
-                f"leaf {cross['leaf_cpu_ms_per_1k']:.1f}, ratio {cross['ratio']:.3f}"
+                f"  in one process, {rounds} alternating pairs of {cross['batch']:,}-request "
+                f"batches: CPU ms/1k raw {cross['raw_cpu_ms_per_1k']:.1f}, "
+                f"leaf {cross['leaf_cpu_ms_per_1k']:.1f}, ratio {cross['ratio']:.3f} "
+                f"(middle half of pairs {cross['ratio_q1']:.3f} to {cross['ratio_q3']:.3f})"
             )
     bulk = results.get("bulk")
     if bulk:
@@ -334,6 +342,17 @@ def table(results: dict[str, Any]) -> str:
         lines.append(_row([
             "ratio leaf/raw", _fmt(r["rps"], 3), _fmt(r["cpu_ms_per_1k"], 3), _fmt(r["rss_mib"], 3)
         ], widths_b))
+        low, high = bulk["ratio_range"]["rps"]
+        lines.append(f"  throughput ratio of single pairs: {low:.3f} to {high:.3f}")
+        cross = results.get("bulk_interleaved")
+        if cross:
+            rounds = cross["n"] // cross["batch"]
+            lines.append(
+                f"  in one process, {rounds} alternating pairs of {cross['batch']:,}-operation "
+                f"batches: ops/s raw {cross['raw_rps']:,.0f}, leaf {cross['leaf_rps']:,.0f}, "
+                f"ratio {cross['ratio']:.3f} "
+                f"(middle half of pairs {cross['ratio_q1']:.3f} to {cross['ratio_q3']:.3f})"
+            )
     apply_ = results.get("apply")
     if apply_:
         lines.append("")
@@ -373,10 +392,31 @@ def table(results: dict[str, Any]) -> str:
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     out = []
-    if "mix64" in results:
+    cross = results.get("interleaved")
+    if cross:
+        # Judged in one process: separate runs of the same client differ by
+        # up to a third on a shared VM (see bench/README.md), alternating
+        # short batches do not. The separate-process median is shown too.
+        ratio = cross["ratio"]
+        fresh = results["mix64"]["ratio"]["cpu_ms_per_1k"]
+        out.append((
+            "CPU/request leaf/raw at c=64 <= 1.10 (alternating batches, one process)",
+            f"{ratio:.3f} (separate processes: {fresh:.3f})",
+            ratio <= 1.10,
+        ))
+    elif "mix64" in results:
         ratio = results["mix64"]["ratio"]["cpu_ms_per_1k"]
         out.append(("CPU/request leaf/raw at c=64 <= 1.10", f"{ratio:.3f}", ratio <= 1.10))
-    if "bulk" in results:
+    bulk_cross = results.get("bulk_interleaved")
+    if bulk_cross:
+        ratio = bulk_cross["ratio"]
+        fresh = results["bulk"]["ratio"]["rps"]
+        out.append((
+            "leaf.bulk() throughput >= 0.90 of the semaphore loop (alternating batches)",
+            f"{ratio:.3f} (separate processes: {fresh:.3f})",
+            ratio >= 0.90,
+        ))
+    elif "bulk" in results:
         ratio = results["bulk"]["ratio"]["rps"]
         out.append(("leaf.bulk() throughput >= 0.90 of the semaphore loop", f"{ratio:.3f}",
                     ratio >= 0.90))
@@ -417,11 +457,16 @@ def collect(only: Sequence[str], server: str, config: Config) -> dict[str, Any]:
             _say("mix c=64 interleaved cross-check")
             results["interleaved"] = run_child([
                 sys.executable, WORKLOADS, "interleave", "--url", url,
-                "--rounds", "11" if config.quick else "41", "--core", str(CLIENT_CORE),
+                "--rounds", "11" if config.quick else "61", "--core", str(CLIENT_CORE),
             ]).json()  # fmt: skip
             results["mix1"] = bench_mix(url, config.serial_n, 1, config.serial_pairs)
         if "bulk" in only:
             results["bulk"] = bench_bulk(url, config.bulk_n, config.bulk_pairs)
+            _say("bulk interleaved cross-check")
+            results["bulk_interleaved"] = run_child([
+                sys.executable, WORKLOADS, "bulk-interleave", "--url", url,
+                "--rounds", "7" if config.quick else "31", "--core", str(CLIENT_CORE),
+            ]).json()  # fmt: skip
         if "apply" in only:
             results["apply"] = bench_apply(
                 url, config.apply_small, config.apply_large, config.apply_timeout

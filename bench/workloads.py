@@ -351,9 +351,63 @@ async def measure_interleaved(
     ratios = sorted(lf / r for r, lf in zip(cpu["raw"], cpu["leaf"], strict=True))
     return {
         "n": batch * rounds,
+        "batch": batch,
+        "ratio_q1": ratios[rounds // 4],
+        "ratio_q3": ratios[(3 * rounds) // 4],
         "raw_cpu_ms_per_1k": sorted(cpu["raw"])[rounds // 2],
         "leaf_cpu_ms_per_1k": sorted(cpu["leaf"])[rounds // 2],
         "ratio": ratios[rounds // 2],
+        "errors": 0,
+    }
+
+
+async def measure_bulk_interleaved(
+    url: str, batch: int, rounds: int, concurrency: int, seed: int
+) -> dict[str, Any]:
+    """Alternate semaphore-loop and ``leaf.bulk()`` batches in one process.
+
+    The throughput twin of :func:`measure_interleaved`: each side's
+    operations per second, batch by batch, and the median per-pair ratio.
+    """
+    import leaf_creds as lc
+
+    warm = operations(_warmup(batch, concurrency), seed + 1)
+    async with raw_session() as http, lc.LeafSession(token=TOKEN, base_url=url) as leaf:
+        raw_call = raw_client(http, url)
+
+        async def run_raw(ops: Sequence[Any]) -> int:
+            return await semaphore_loop(raw_call, ops, concurrency)
+
+        async def run_leaf(ops: Sequence[Any]) -> int:
+            errors = 0
+            async for outcome in leaf.bulk(ops, concurrency=concurrency):
+                errors += not outcome.ok
+            return errors
+
+        sides = {"raw": run_raw, "leaf": run_leaf}
+        await run_raw(warm)
+        await run_leaf(leaf_operations(warm))
+        rate: dict[str, list[float]] = {"raw": [], "leaf": []}
+        for i in range(rounds):
+            ops = operations(batch, seed + 2 + i)
+            # Each side's input is built before its clock starts, as in bulk.
+            inputs = {"raw": ops, "leaf": leaf_operations(ops)}
+            order = ("raw", "leaf") if i % 2 == 0 else ("leaf", "raw")
+            for side in order:
+                started = time.perf_counter()
+                errors = await sides[side](inputs[side])
+                rate[side].append(batch / (time.perf_counter() - started))
+                if errors:
+                    raise RuntimeError(f"{side}: {errors} operations failed")
+    ratios = sorted(lf / r for r, lf in zip(rate["raw"], rate["leaf"], strict=True))
+    return {
+        "n": batch * rounds,
+        "batch": batch,
+        "raw_rps": sorted(rate["raw"])[rounds // 2],
+        "leaf_rps": sorted(rate["leaf"])[rounds // 2],
+        "ratio": ratios[rounds // 2],
+        "ratio_q1": ratios[rounds // 4],
+        "ratio_q3": ratios[(3 * rounds) // 4],
         "errors": 0,
     }
 
@@ -401,6 +455,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.add_argument("-c", "--concurrency", type=int, default=64)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--core", type=int, default=0, help="pin the client to this core")
+    p = sub.add_parser("bulk-interleave")
+    p.add_argument("--url", required=True)
+    p.add_argument("-n", type=int, default=2_000, help="operations per batch")
+    p.add_argument("--rounds", type=int, default=31)
+    p.add_argument("-c", "--concurrency", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--core", type=int, default=0, help="pin the client to this core")
     p = sub.add_parser("interleave")
     p.add_argument("--url", required=True)
     p.add_argument("-n", type=int, default=1_000, help="requests per batch")
@@ -420,10 +481,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.core >= 0:
         pin(0, args.core)
-    if args.what == "interleave":
-        result = asyncio.run(
-            measure_interleaved(args.url, args.n, args.rounds, args.concurrency, args.seed)
-        )
+    if args.what in ("interleave", "bulk-interleave"):
+        both = measure_interleaved if args.what == "interleave" else measure_bulk_interleaved
+        result = asyncio.run(both(args.url, args.n, args.rounds, args.concurrency, args.seed))
     else:
         measure = measure_mix if args.what == "mix" else measure_bulk
         result = asyncio.run(measure(args.client, args.url, args.n, args.concurrency, args.seed))
