@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+from ._converter import plain_constructor
 from ._exceptions import NotFoundError, ValidationError
 from ._resource import CredentialResource
 from ._session import DEFAULT_CONCURRENCY
@@ -153,6 +154,10 @@ class Outcome:
     def ok(self) -> bool:
         """Whether the operation succeeded."""
         return self.error is None
+
+
+# One Outcome per operation: built without running its __init__.
+_outcome = plain_constructor(Outcome)
 
 
 @attrs.frozen
@@ -329,7 +334,9 @@ class _Engine:
                 if item is None:
                     return
                 ready.append(await self._run_one(*item))
-                self._wake()
+                waiter = self._waiter  # self._wake(), inline: once per operation
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
         except Exception as exc:  # pragma: no cover - a bug of the engine itself: surface it
             if self._source_error is None:
                 self._source_error = exc
@@ -386,7 +393,10 @@ class _Engine:
         try:
             if not isinstance(operation, _KINDS):
                 raise _not_an_operation(operation)
-            resource = session.resource(operation.provider)
+            provider = operation.provider
+            resource = (
+                provider if type(provider) is CredentialResource else session.resource(provider)
+            )
             if isinstance(operation, Replace):
                 # Checked before the delete: bad input must never remove anything.
                 credentials = _checked(session, resource, operation.credentials)
@@ -414,8 +424,8 @@ class _Engine:
                 )
                 attempts += before
         except Exception as exc:
-            return Outcome(operation, index, None, exc, before + getattr(exc, "attempts", 0))
-        return Outcome(operation, index, value, None, attempts)
+            return _outcome(operation, index, None, exc, before + getattr(exc, "attempts", 0))
+        return _outcome(operation, index, value, None, attempts)
 
 
 _KINDS = (Get, Create, Delete, Events, Replace)

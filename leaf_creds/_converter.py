@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     # package: it is a third of what `import leaf_creds` would cost.
     import cattrs
 
-__all__ = ["default_converter", "format_datetime", "make_converter", "parse_datetime"]
+__all__ = [
+    "default_converter",
+    "format_datetime",
+    "make_converter",
+    "parse_datetime",
+    "plain_constructor",
+]
+
+T = TypeVar("T")
 
 
 def parse_datetime(value: str | datetime) -> datetime:
@@ -250,6 +258,27 @@ def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     if slots.keys() != {a.name for a in fields}:
         return None
     return [slots[a.name].__set__ for a in fields]
+
+
+def plain_constructor(cls: type[T]) -> Callable[..., T]:
+    """Return a function of ``cls``'s fields, in order, that builds one.
+
+    For a plain slotted attrs class it fills the slots directly (see
+    :func:`_slot_setters`); for any other class it is the class itself.
+    """
+    setters = _slot_setters(cls)
+    if setters is None:
+        return cls
+    params = ", ".join(f"v{i}" for i in range(len(setters)))
+    names: dict[str, Any] = {"cls": cls, "new": object.__new__}
+    lines = [f"def make_{cls.__name__}({params}):", "  instance = new(cls)"]
+    for i, setter in enumerate(setters):
+        names[f"set{i}"] = setter
+        lines.append(f"  set{i}(instance, v{i})")
+    lines.append("  return instance")
+    exec(compile("\n".join(lines), f"<leaf_creds constructor {cls.__qualname__}>", "exec"), names)  # noqa: S102
+    made: Callable[..., T] = names[f"make_{cls.__name__}"]
+    return made
 
 
 def _compiled_structure(

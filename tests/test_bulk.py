@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -153,6 +154,22 @@ class TestBulk:
         assert all(o.ok and o.attempts == 1 for o in outcomes)
         assert {f"u{i}-sentera" for i in range(5)} == {o.value.id for o in outcomes}
         assert all(operations[o.index] is o.operation for o in outcomes)
+
+    async def test_outcomes_are_frozen_records_like_any_other(
+        self, tiny: TinyLeaf, leaf: lc.LeafSession
+    ) -> None:
+        """An engine-built Outcome equals, hashes and evolves like one built by hand."""
+        operation = lc.Delete("sentera", "nobody")
+
+        [outcome] = await collect(leaf.bulk([operation]))
+
+        by_hand = lc.Outcome(operation, 0, None, outcome.error, outcome.attempts)
+        assert by_hand == outcome
+        assert hash(by_hand) == hash(outcome)
+        assert repr(by_hand) == repr(outcome)
+        assert 7 == attrs.evolve(outcome, index=7).index
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            outcome.index = 3  # type: ignore[misc]
 
     async def test_each_kind_returns_its_value(self, tiny: TinyLeaf, leaf: lc.LeafSession) -> None:
         """Get returns the record, Events the events, Delete None."""
