@@ -141,6 +141,8 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(enum.Enum, _enum_value)
     converter.register_unstructure_hook(enum.StrEnum, _enum_value)
 
+    compiling: set[type[Any]] = set()
+
     def structure_factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
         overrides: dict[str, Any] = {
             a.name: override(rename=wire_name(a)) for a in attrs.fields(cls)
@@ -148,7 +150,15 @@ def make_converter() -> cattrs.Converter:
         exact = make_dict_structure_fn(
             cls, converter, _cattrs_forbid_extra_keys=False, **overrides
         )
-        return _compiled_structure(cls, converter, exact)
+        if cls in compiling:
+            # A class that contains itself: the inner one is cattrs' function
+            # (which resolves the cycle); the outer one is still compiled.
+            return exact
+        compiling.add(cls)
+        try:
+            return _compiled_structure(cls, converter, exact)
+        finally:
+            compiling.discard(cls)
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         overrides: dict[str, Any] = {

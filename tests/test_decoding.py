@@ -83,6 +83,20 @@ class HashCachedRecord(lc.CredentialRecord):
     label: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class Node:
+    """A class that contains itself, and one pair that contain each other."""
+
+    name: str
+    child: Node | None = None
+    other: Other | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Other:
+    back: Node | None = None
+
+
 BASE_RECORD = {"id": "c-1", "status": "OK", "createdTime": "2024-05-06T07:08:09.123456Z"}
 
 CASES: list[tuple[type[Any], Any]] = [
@@ -120,6 +134,9 @@ CASES: list[tuple[type[Any], Any]] = [
     (DerivedDefaultRecord, {**BASE_RECORD}),
     (DerivedDefaultRecord, {**BASE_RECORD, "label": "given"}),
     (HashCachedRecord, {**BASE_RECORD, "label": "x"}),
+    (Node, {"name": "a", "child": {"name": "b", "child": {"name": "c"}}}),
+    (Node, {"name": "a", "other": {"back": {"name": "b", "other": {}}}}),
+    (Node, {"name": "a", "child": {"name": 1}}),
     (MutableRecord, {"id": "m", "count": 2}),
     (MutableRecord, {"id": "m", "count": 2.0}),
 ]
