@@ -94,9 +94,10 @@ def _structure_optional_str(value: Any, _: Any) -> str | None:
     return _structure_str(value, str)
 
 
-def _structure_int(value: Any, _: type) -> int:
-    # What cattrs does for int (int(value)), minus the call for a JSON int.
-    return value if type(value) is int else int(value)
+def _structure_int(value: Any, cls: type[int]) -> int:
+    # What cattrs does for int and its subclasses (bool, IntEnum...):
+    # cls(value), minus the call when the value already is one.
+    return value if type(value) is cls else cls(value)
 
 
 def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
@@ -156,7 +157,7 @@ def make_converter() -> cattrs.Converter:
             return exact
         compiling.add(cls)
         try:
-            return _compiled_structure(cls, converter, exact)
+            return _compiled_structure(cls, converter, exact, optional_hooks)
         finally:
             compiling.discard(cls)
 
@@ -166,6 +167,10 @@ def make_converter() -> cattrs.Converter:
             for a in attrs.fields(cls)
         }
         return make_dict_unstructure_fn(cls, converter, **overrides)
+
+    # The X | None hooks made below: a compiled class reads such a field
+    # inline only while its hook is still one of these.
+    optional_hooks: set[Callable[[Any, Any], Any]] = {_structure_optional_str}
 
     def optional_factory(type_: Any) -> Callable[[Any, Any], Any]:
         # cattrs' own Optional hook looks the inner hook up on every call;
@@ -178,6 +183,7 @@ def make_converter() -> cattrs.Converter:
         def structure_optional(value: Any, _: Any) -> Any:
             return None if value is None else hook(value, inner)
 
+        optional_hooks.add(structure_optional)
         return structure_optional
 
     converter.register_structure_hook_factory(
@@ -208,16 +214,29 @@ class _Unusual(Exception):
 
 
 def _field_code(
-    value: str, type_: Any, converter: cattrs.Converter, names: dict[str, Any], i: int
+    value: str,
+    type_: Any,
+    converter: cattrs.Converter,
+    optional_hooks: set[Callable[[Any, Any], Any]],
+    names: dict[str, Any],
+    i: int,
 ) -> list[str]:
     """Return the lines that check or convert ``value`` (a local) in place."""
+    hook = converter.get_structure_hook(type_)
     inner = _optional_inner(type_)
-    base = type_ if inner is None else inner
-    hook = converter.get_structure_hook(base)
+    base = type_
+    if inner is not None and hook in optional_hooks:
+        # Still our own X | None hook (not one registered for the union
+        # itself): read X inline, and let None through.
+        base = inner
+        hook = converter.get_structure_hook(inner)
+    else:
+        inner = None
     if hook is _structure_str:
         lines = [f"if type({value}) is not str: raise Unusual"]
     elif hook is _structure_int:
-        lines = [f"if type({value}) is not int: {value} = to_int({value}, int)"]
+        names[f"type{i}"] = base
+        lines = [f"if type({value}) is not type{i}: {value} = type{i}({value})"]
     elif hook is _structure_datetime:
         lines = [
             f"if type({value}) is not str: raise Unusual",
@@ -239,6 +258,22 @@ def _field_code(
     return [f"if {value} is not None:", *(f"  {line}" for line in lines)]
 
 
+@attrs.frozen
+class _Frozen:
+    pass
+
+
+# What __init__ calls to store a value when the class has no __setattr__ of
+# its own: object's, or the one attrs gives every frozen class.
+_PLAIN_SETATTRS: Final = (object.__setattr__, _Frozen.__setattr__)
+
+
+def _has_type_variable(type_: Any) -> bool:
+    return isinstance(type_, typing.TypeVar) or any(
+        _has_type_variable(arg) for arg in typing.get_args(type_)
+    )
+
+
 def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     """Return each field's slot setter if ``__init__`` would only store them.
 
@@ -250,9 +285,13 @@ def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     """
     fields = attrs.fields(cls)
     code = getattr(cls.__init__, "__code__", None)
+    new: Any = cls.__new__
+    setattr_: Any = cls.__setattr__
     if (
         code is None
         or not code.co_filename.startswith("<attrs generated")
+        or new is not object.__new__
+        or setattr_ not in _PLAIN_SETATTRS
         or hasattr(cls, "__attrs_pre_init__")
         or hasattr(cls, "__attrs_post_init__")
         or any(not a.init or a.validator or a.converter for a in fields)
@@ -292,13 +331,36 @@ def plain_constructor(cls: type[T]) -> Callable[..., T]:
 
 
 def _compiled_structure(
-    cls: type[Any], converter: cattrs.Converter, exact: Callable[[Any, Any], Any]
+    cls: type[Any],
+    converter: cattrs.Converter,
+    exact: Callable[[Any, Any], Any],
+    optional_hooks: set[Callable[[Any, Any], Any]],
 ) -> Callable[[Any, Any], Any]:
-    """Return a one-call structure function for ``cls``; ``exact`` decides the rest."""
+    """Return a one-call structure function for ``cls``; ``exact`` decides the rest.
+
+    Generic classes (their fields' types depend on the parameters) and
+    anything this cannot read inline are left to ``exact`` whole.
+    """
+    parameters: Any = getattr(cls, "__parameters__", None)
+    if typing.get_origin(cls) is not None or parameters:
+        return exact
     # cattrs resolved the class's string annotations when it built `exact`.
     fields = attrs.fields(cls)
-    if any(isinstance(a.type, str) for a in fields):  # pragma: no cover - defensive
+    if any(isinstance(a.type, str) or _has_type_variable(a.type) for a in fields):
         return exact
+    try:
+        return _compile(cls, converter, exact, optional_hooks, fields)
+    except Exception:  # a field type with no hook of its own yet: cattrs copes
+        return exact
+
+
+def _compile(
+    cls: type[Any],
+    converter: cattrs.Converter,
+    exact: Callable[[Any, Any], Any],
+    optional_hooks: set[Callable[[Any, Any], Any]],
+    fields: tuple[Any, ...],
+) -> Callable[[Any, Any], Any]:
     names: dict[str, Any] = {
         "cls": cls,
         "exact": exact,
@@ -307,7 +369,6 @@ def _compiled_structure(
         "UTC": UTC,
         "fromisoformat": datetime.fromisoformat,
         "parse_datetime": parse_datetime,
-        "to_int": _structure_int,
         "new": object.__new__,
     }
     body: list[str] = []
@@ -316,7 +377,7 @@ def _compiled_structure(
         if not a.init:
             continue
         value, key = f"v{i}", wire_name(a)
-        checks = _field_code(value, a.type, converter, names, i)
+        checks = _field_code(value, a.type, converter, optional_hooks, names, i)
         if a.default is attrs.NOTHING:
             body += [f"{value} = o[{key!r}]", *checks]
         else:

@@ -21,7 +21,6 @@ What is retried (see the README's "Retries" section):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -221,7 +220,6 @@ class LeafSession:
         }
         # Hooks are looked up once per type and kept for the session's life.
         self._event_list = self._converter.get_structure_hook(list[CredentialEvent])
-        self._event_hook = self._converter.get_structure_hook(CredentialEvent)
         self._hooks: dict[type, Callable[[Any, Any], Any]] = {}
         self._header_cache: dict[tuple[str | None, bool], CIMultiDict[str]] = {}
 
@@ -404,10 +402,10 @@ class LeafSession:
         # (one coroutine frame less on every resume) and resolves a resource
         # and the default timeouts without a call.
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
-        url = self._user_management + resource.path(user_id)
         timeouts = self._timeouts
         if timeout is not None or connect_timeout is not None:
             timeouts = self._timeouts_for(timeout, connect_timeout)
+        url = self._user_management + resource.path(user_id)
         answer = await self._request("GET", url, timeouts)
         record: CredentialRecord = self._decode_object(resource.record, answer, "GET", url)
         return record
@@ -492,10 +490,10 @@ class LeafSession:
             LeafError: Any other failure; see the exception tree.
         """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
-        url = self._user_management + resource.path(user_id)
         timeouts = self._timeouts
         if timeout is not None or connect_timeout is not None:
             timeouts = self._timeouts_for(timeout, connect_timeout)
+        url = self._user_management + resource.path(user_id)
         await self._request("DELETE", url, timeouts)
 
     async def events(
@@ -515,10 +513,10 @@ class LeafSession:
             LeafError: Any other failure; see the exception tree.
         """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
-        url = self._user_management + resource.events_path(user_id)
         timeouts = self._timeouts
         if timeout is not None or connect_timeout is not None:
             timeouts = self._timeouts_for(timeout, connect_timeout)
+        url = self._user_management + resource.events_path(user_id)
         answer = await self._request("GET", url, timeouts)
         return self._decode_events(answer, url)
 
@@ -615,10 +613,6 @@ class LeafSession:
 
     def _decode_events(self, answer: _Answer, url: str) -> list[CredentialEvent]:
         data = self._json_array(answer, url, "events")
-        hook = self._event_hook
-        # Anything wrong: cattrs' list hook below says exactly what.
-        with contextlib.suppress(Exception):
-            return [hook(item, CredentialEvent) for item in data]
         events: list[CredentialEvent] = self._structure(
             self._event_list, data, list[CredentialEvent], "GET", url, answer.status
         )

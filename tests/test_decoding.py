@@ -8,8 +8,9 @@ converter with cattrs' ``make_dict_structure_fn`` put back.
 
 from __future__ import annotations
 
+import enum
 import re
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -97,6 +98,58 @@ class Other:
     back: Node | None = None
 
 
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+@attrs.frozen(kw_only=True)
+class FlagsRecord(lc.CredentialRecord):
+    """int subclasses keep cattrs' handling: bool stays bool, IntEnum its member."""
+
+    enabled: bool = False
+    maybe: bool | None = None
+    level: Level | None = None
+    count: int | None = None
+
+
+V = TypeVar("V")
+
+
+@attrs.frozen(kw_only=True)
+class GenericRecord(lc.CredentialRecord, Generic[V]):
+    """A plugin's generic base: left to cattrs, which knows the parameters."""
+
+    extra: V | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IntExtraRecord(GenericRecord[int]):
+    pass
+
+
+@attrs.define(kw_only=True)
+class ShoutingRecord:
+    """A __setattr__ of its own, which attrs' __init__ goes through."""
+
+    name: str
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        super().__setattr__(key, value.upper() if isinstance(value, str) else value)
+
+
+@attrs.frozen(kw_only=True)
+class CountedRecord:
+    """A __new__ of its own, which must run."""
+
+    made = 0
+    name: str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CountedRecord:
+        CountedRecord.made += 1
+        return super().__new__(cls)
+
+
 BASE_RECORD = {"id": "c-1", "status": "OK", "createdTime": "2024-05-06T07:08:09.123456Z"}
 
 CASES: list[tuple[type[Any], Any]] = [
@@ -134,6 +187,12 @@ CASES: list[tuple[type[Any], Any]] = [
     (DerivedDefaultRecord, {**BASE_RECORD}),
     (DerivedDefaultRecord, {**BASE_RECORD, "label": "given"}),
     (HashCachedRecord, {**BASE_RECORD, "label": "x"}),
+    (FlagsRecord, {**BASE_RECORD, "enabled": True, "maybe": False, "level": 2, "count": 3}),
+    (FlagsRecord, {**BASE_RECORD, "enabled": 0, "level": 9}),
+    (IntExtraRecord, {**BASE_RECORD, "extra": "5"}),
+    (GenericRecord[int], {**BASE_RECORD, "extra": 5}),
+    (GenericRecord[str], {**BASE_RECORD, "extra": 5}),
+    (ShoutingRecord, {"name": "quiet"}),
     (Node, {"name": "a", "child": {"name": "b", "child": {"name": "c"}}}),
     (Node, {"name": "a", "other": {"back": {"name": "b", "other": {}}}}),
     (Node, {"name": "a", "child": {"name": 1}}),
@@ -254,3 +313,57 @@ async def test_empty_or_broken_bodies_are_decode_errors(http: LeafMock, body: by
     async with lc.LeafSession(token="bearer-token-value") as leaf:
         with pytest.raises(lc.DecodeError, match=r"expected a JSON object|is not JSON"):
             await leaf.get(lc.SENTERA, "u1")
+
+
+def test_a_class_with_its_own_new_still_runs_it() -> None:
+    """A __new__ of the class's own runs once per record, as with cattrs."""
+    before = CountedRecord.made
+
+    lc.make_converter().structure({"name": "x"}, CountedRecord)
+
+    assert before + 1 == CountedRecord.made
+
+
+def test_a_hook_for_an_optional_type_is_honoured() -> None:
+    """A hook registered for `str | None` itself wins over reading str inline."""
+
+    @attrs.frozen(kw_only=True)
+    class Blank:
+        note: str | None = None
+
+    converters = [reference_converter(), lc.make_converter()]
+    for converter in converters:
+        converter.register_structure_hook_func(
+            lambda type_: type_ == (str | None), lambda value, _: value or None
+        )
+
+    assert [Blank(note=None)] * 2 == [c.structure({"note": ""}, Blank) for c in converters]
+
+
+async def test_a_hook_for_the_event_list_is_honoured(http: LeafMock) -> None:
+    """A session's converter with its own list[CredentialEvent] hook is used for events."""
+    converter = lc.make_converter()
+    converter.register_structure_hook_func(
+        lambda type_: type_ == list[lc.CredentialEvent], lambda value, _: ["mine"] * len(value)
+    )
+    http.get(UM + "/users/u1/sentera-credentials/events", payload=[{"id": "e1"}])
+
+    async with lc.LeafSession(token="bearer-token-value", converter=converter) as leaf:
+        assert ["mine"] == await leaf.events(lc.SENTERA, "u1")  # type: ignore[comparison-overlap]
+
+
+def test_int_subclasses_keep_their_types() -> None:
+    """bool stays bool and an IntEnum field gets its member; plain ints are ints."""
+    data = {**BASE_RECORD, "enabled": True, "maybe": False, "level": 2, "count": "3"}
+
+    record = lc.make_converter().structure(data, FlagsRecord)
+
+    assert (True, False, Level.HIGH, 3) == (
+        record.enabled,
+        record.maybe,
+        record.level,
+        record.count,
+    )
+    assert [bool, bool, Level, int] == [
+        type(v) for v in (record.enabled, record.maybe, record.level, record.count)
+    ]

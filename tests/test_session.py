@@ -588,6 +588,18 @@ class TestConstruction:
         assert 0 < timeout.sock_connect <= timeout.total
 
     @pytest.mark.parametrize("operation", ["get", "create", "delete", "events"])
+    async def test_a_bad_timeout_is_named_before_a_bad_user_id(
+        self, http: LeafMock, leaf: lc.LeafSession, operation: str
+    ) -> None:
+        """Options are checked first, then the input, whatever the operation."""
+        args = (sentera_credentials(),) if operation == "create" else ()
+
+        with pytest.raises(lc.ValidationError, match="timeout must be a positive number"):
+            await getattr(leaf, operation)(lc.SENTERA, "..", *args, timeout=-1)
+
+        assert 0 == total_requests(http)
+
+    @pytest.mark.parametrize("operation", ["get", "create", "delete", "events"])
     async def test_per_call_timeout(
         self, http: LeafMock, leaf: lc.LeafSession, operation: str
     ) -> None:
