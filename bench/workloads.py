@@ -447,28 +447,23 @@ def write_plan(path: str, lines: int, seed: int) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="One benchmark measurement per process.")
     sub = parser.add_subparsers(dest="what", required=True)
-    for name in ("mix", "bulk"):
+    # (name, -n default, -n help, whether it compares raw and leaf in one process)
+    for name, n, unit, both in (
+        ("mix", 20_000, "requests", False),
+        ("bulk", 20_000, "operations", False),
+        ("interleave", 1_000, "requests per batch", True),
+        ("bulk-interleave", 2_000, "operations per batch", True),
+    ):
         p = sub.add_parser(name)
-        p.add_argument("--client", choices=("raw", "leaf"), required=True)
+        if both:
+            p.add_argument("--rounds", type=int, default=41 if name == "interleave" else 31)
+        else:
+            p.add_argument("--client", choices=("raw", "leaf"), required=True)
         p.add_argument("--url", required=True)
-        p.add_argument("-n", type=int, default=20_000)
+        p.add_argument("-n", type=int, default=n, help=unit)
         p.add_argument("-c", "--concurrency", type=int, default=64)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--core", type=int, default=0, help="pin the client to this core")
-    p = sub.add_parser("bulk-interleave")
-    p.add_argument("--url", required=True)
-    p.add_argument("-n", type=int, default=2_000, help="operations per batch")
-    p.add_argument("--rounds", type=int, default=31)
-    p.add_argument("-c", "--concurrency", type=int, default=64)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--core", type=int, default=0, help="pin the client to this core")
-    p = sub.add_parser("interleave")
-    p.add_argument("--url", required=True)
-    p.add_argument("-n", type=int, default=1_000, help="requests per batch")
-    p.add_argument("--rounds", type=int, default=41)
-    p.add_argument("-c", "--concurrency", type=int, default=64)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--core", type=int, default=0, help="pin the client to this core")
     p = sub.add_parser("plan")
     p.add_argument("--lines", type=int, required=True)
     p.add_argument("--out", required=True)
