@@ -222,7 +222,7 @@ def _field_code(
     i: int,
 ) -> list[str]:
     """Return the lines that check or convert ``value`` (a local) in place."""
-    hook = converter.get_structure_hook(type_)
+    hook = full = converter.get_structure_hook(type_)
     inner = _optional_inner(type_)
     base = type_
     if inner is not None and hook in optional_hooks:
@@ -250,7 +250,7 @@ def _field_code(
             f"if {value} is None: raise Unusual",
         ]
     else:
-        names[f"hook{i}"] = converter.get_structure_hook(type_)
+        names[f"hook{i}"] = full
         names[f"type{i}"] = type_
         return [f"{value} = hook{i}({value}, type{i})"]
     if inner is None:
@@ -319,15 +319,22 @@ def plain_constructor(cls: type[T]) -> Callable[..., T]:
     if setters is None:
         return cls
     params = ", ".join(f"v{i}" for i in range(len(setters)))
-    names: dict[str, Any] = {"cls": cls, "new": object.__new__}
-    lines = [f"def make_{cls.__name__}({params}):", "  instance = new(cls)"]
-    for i, setter in enumerate(setters):
-        names[f"set{i}"] = setter
-        lines.append(f"  set{i}(instance, v{i})")
-    lines.append("  return instance")
+    names: dict[str, Any] = {"cls": cls}
+    lines = [f"def make_{cls.__name__}({params}):"]
+    lines += (f"  {line}" for line in _filled_instance(setters, names))
     exec(compile("\n".join(lines), f"<leaf_creds constructor {cls.__qualname__}>", "exec"), names)  # noqa: S102
     made: Callable[..., T] = names[f"make_{cls.__name__}"]
     return made
+
+
+def _filled_instance(setters: list[Callable[[Any, Any], None]], names: dict[str, Any]) -> list[str]:
+    """Return the lines that make ``cls`` from the locals ``v0``, ``v1``... and return it."""
+    names["new"] = object.__new__
+    lines = ["instance = new(cls)"]
+    for i, setter in enumerate(setters):
+        names[f"set{i}"] = setter
+        lines.append(f"set{i}(instance, v{i})")
+    return [*lines, "return instance"]
 
 
 def _compiled_structure(
@@ -369,7 +376,6 @@ def _compile(
         "UTC": UTC,
         "fromisoformat": datetime.fromisoformat,
         "parse_datetime": parse_datetime,
-        "new": object.__new__,
     }
     body: list[str] = []
     arguments: list[str] = []
@@ -400,11 +406,7 @@ def _compile(
     if setters is None:
         body.append(f"return cls({', '.join(arguments)})")
     else:
-        body.append("instance = new(cls)")
-        for i, setter in enumerate(setters):
-            names[f"set{i}"] = setter
-            body.append(f"set{i}(instance, v{i})")
-        body.append("return instance")
+        body += _filled_instance(setters, names)
     source = "\n".join(
         [
             f"def structure_{cls.__name__}(o, t):",
