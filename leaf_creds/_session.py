@@ -644,54 +644,32 @@ class LeafSession:
         hook = self._hooks.get(cls)
         if hook is None:
             hook = self._hooks[cls] = self._converter.get_structure_hook(cls)
-        try:
-            decoded: T = hook(data, cls)
-        except Exception as exc:
-            error = self._decode_error(exc, cls, method, url, answer.status)
-            if error is exc:
-                raise
-            raise error from exc
+        decoded: T = self._structure(hook, data, cls, method, url, answer.status)
         return decoded
 
-    @classmethod
+    @staticmethod
     def _structure(
-        cls,
-        hook: Callable[[Any, Any], T],
-        data: Any,
-        type_: Any,
-        method: str,
-        url: str,
-        status: int,
+        hook: Callable[[Any, Any], T], data: Any, cls: Any, method: str, url: str, status: int
     ) -> T:
         try:
-            return hook(data, type_)
+            return hook(data, cls)
         except Exception as exc:
-            error = cls._decode_error(exc, type_, method, url, status)
-            if error is exc:
+            import cattrs  # loaded with the converter; only needed on failure
+
+            if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
                 raise
-            raise error from exc
-
-    @staticmethod
-    def _decode_error(
-        exc: Exception, type_: Any, method: str, url: str, status: int
-    ) -> Exception:
-        """Return the DecodeError for a structure failure, or ``exc`` itself."""
-        import cattrs  # loaded with the converter; only needed on failure
-
-        if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
-            return exc
-        lines = (
-            cattrs.transform_error(exc)
-            if isinstance(exc, cattrs.BaseValidationError)
-            else [type(exc).__name__]
-        )
-        return DecodeError(
-            f"{status} from {method} {url} does not fit {getattr(type_, '__name__', type_)}: "
-            + "; ".join(lines),
-            method=method,
-            url=url,
-            status=status,
-        )
+            lines = (
+                cattrs.transform_error(exc)
+                if isinstance(exc, cattrs.BaseValidationError)
+                else [type(exc).__name__]
+            )
+            raise DecodeError(
+                f"{status} from {method} {url} does not fit {getattr(cls, '__name__', cls)}: "
+                + "; ".join(lines),
+                method=method,
+                url=url,
+                status=status,
+            ) from exc
 
     # -- authentication ----------------------------------------------------
 
