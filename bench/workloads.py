@@ -348,17 +348,7 @@ async def measure_interleaved(
                 cpu[side].append((time.process_time() - started) * 1e6 / batch)
                 if errors:
                     raise RuntimeError(f"{side}: {errors} requests failed")
-    ratios = sorted(lf / r for r, lf in zip(cpu["raw"], cpu["leaf"], strict=True))
-    return {
-        "n": batch * rounds,
-        "batch": batch,
-        "ratio_q1": ratios[rounds // 4],
-        "ratio_q3": ratios[(3 * rounds) // 4],
-        "raw_cpu_ms_per_1k": sorted(cpu["raw"])[rounds // 2],
-        "leaf_cpu_ms_per_1k": sorted(cpu["leaf"])[rounds // 2],
-        "ratio": ratios[rounds // 2],
-        "errors": 0,
-    }
+    return _alternating_summary(cpu, batch, "cpu_ms_per_1k")
 
 
 async def measure_bulk_interleaved(
@@ -399,12 +389,18 @@ async def measure_bulk_interleaved(
                 rate[side].append(batch / (time.perf_counter() - started))
                 if errors:
                     raise RuntimeError(f"{side}: {errors} operations failed")
-    ratios = sorted(lf / r for r, lf in zip(rate["raw"], rate["leaf"], strict=True))
+    return _alternating_summary(rate, batch, "rps")
+
+
+def _alternating_summary(values: dict[str, list[float]], batch: int, what: str) -> dict[str, Any]:
+    """Each side's median ``what`` and the median and quartiles of leaf/raw per pair."""
+    rounds = len(values["raw"])
+    ratios = sorted(lf / r for r, lf in zip(values["raw"], values["leaf"], strict=True))
     return {
         "n": batch * rounds,
         "batch": batch,
-        "raw_rps": sorted(rate["raw"])[rounds // 2],
-        "leaf_rps": sorted(rate["leaf"])[rounds // 2],
+        f"raw_{what}": sorted(values["raw"])[rounds // 2],
+        f"leaf_{what}": sorted(values["leaf"])[rounds // 2],
         "ratio": ratios[rounds // 2],
         "ratio_q1": ratios[rounds // 4],
         "ratio_q3": ratios[(3 * rounds) // 4],
