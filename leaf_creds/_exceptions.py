@@ -15,7 +15,10 @@ and cattrs exceptions never escape, ours chain them (``raise ... from exc``)::
     ├── TransportError           the request or its answer was lost on the way
     │   └── RequestTimeoutError    ...because a timeout ran out
     ├── DecodeError              a 2xx whose body is not JSON or does not fit the record
+    │   ├── PaginationError        ...a page of users that does not move forward
+    │   └── ResponseTooLargeError  ...a body longer than max_response_bytes
     ├── OutcomeUnknownError      a create whose outcome could not be established
+    │   └── UnreadableCreateError    ...answered 2xx, its record unreadable (also a DecodeError)
     ├── ValidationError          bad input, raised before any request (also a ValueError)
     └── UnknownProviderError     no such provider in the registry (also a LookupError)
 
@@ -40,12 +43,15 @@ __all__ = [
     "LeafError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "UnknownProviderError",
+    "UnreadableCreateError",
     "ValidationError",
 ]
 
@@ -225,6 +231,28 @@ class DecodeError(LeafError):
         self.attempts = 1
 
 
+class PaginationError(DecodeError):
+    """A paged listing stopped moving forward: a full page held only what was listed already.
+
+    Raised while iterating ``LeafSession.users()``, rather than asking for
+    the same page forever. Everything yielded before it was listed once.
+    """
+
+
+class ResponseTooLargeError(DecodeError):
+    """An answer's body was longer than the session's ``max_response_bytes``.
+
+    Counted after decompression; the connection is closed, not reused.
+
+    Attributes:
+        limit: The ``max_response_bytes`` it went past.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, status: int, limit: int) -> None:
+        super().__init__(message, method=method, url=url, status=status)
+        self.limit = limit
+
+
 class OutcomeUnknownError(LeafError):
     """A create may or may not have been applied, and a GET could not tell.
 
@@ -240,6 +268,41 @@ class OutcomeUnknownError(LeafError):
         self.provider = provider
         self.user_id = user_id
         self.attempts = attempts
+
+
+class UnreadableCreateError(OutcomeUnknownError, DecodeError):
+    """A create was answered 2xx, so it was applied or may have been, but no record came of it.
+
+    The answer's body was not the record (a proxy's HTML page, a body cut
+    short), and the GET that would have recovered the record failed, found
+    nothing, or found other values. Do not simply create it again: check
+    with ``LeafSession.get`` first. It is an :class:`OutcomeUnknownError`
+    and, as before it existed, a :class:`DecodeError`.
+
+    Attributes:
+        provider: The provider slug of the create.
+        user_id: The Leaf user id of the create.
+        method, url, status: The answer that could not be read.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        user_id: str,
+        attempts: int,
+        method: str,
+        url: str,
+        status: int,
+    ) -> None:
+        LeafError.__init__(self, message)
+        self.provider = provider
+        self.user_id = user_id
+        self.attempts = attempts
+        self.method = method
+        self.url = url
+        self.status = status
 
 
 class ValidationError(LeafError, ValueError):

@@ -14,13 +14,17 @@ What is retried (see the README's "Retries" section):
   refused, connect timeout) or the answer says it was not processed (408,
   429, 503). When the outcome is unknown (read timeout, dropped connection,
   500, 502, 504), the matching GET decides: the credential is there, so the
-  create is done; it is not, so the create is retried; the GET cannot tell,
-  so ``OutcomeUnknownError``.
+  create is done; it is not, so the create is retried; the GET cannot tell
+  (it fails, or its 2xx is not a credential), so ``OutcomeUnknownError``.
+- A create answered 2xx with a body that is not the record was applied: the
+  same GET recovers the record, or ``UnreadableCreateError`` says it was
+  applied or may have been. It is never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -44,6 +48,7 @@ from ._exceptions import (
     OutcomeUnknownError,
     RequestTimeoutError,
     TransportError,
+    UnreadableCreateError,
     ValidationError,
 )
 from ._http import api_error, parse_json
@@ -51,14 +56,24 @@ from ._models import CredentialEvent, CredentialRecord
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource
 from ._retry import RETRYABLE_STATUSES, RetryPolicy
-from ._users import MAX_PAGE_SIZE, LeafUser, check_page_size, has_next_page, users_query
+from ._users import (
+    MAX_PAGE_SIZE,
+    LeafUser,
+    UserWalk,
+    check_filters,
+    check_page_size,
+    users_query,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
     import cattrs
 
     from ._alerts import Webhook
+    from ._api_keys import ApiKeys
+    from ._app_keys import AppKeys
     from ._bulk import Operation, Outcome, Progress
+    from ._magic_links import MagicLinks
 
 __all__ = ["DEFAULT_BASE_URL", "LeafSession"]
 
@@ -103,6 +118,8 @@ class _Post(NamedTuple):
     data: bytes
     secrets: list[str]
     reconcile: Callable[[LeafError, int], Awaitable[_Answer | None]]
+    body: dict[str, Any]  # what was sent, to compare with what a GET finds
+    user_id: str
 
 
 @attrs.frozen
@@ -135,7 +152,8 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
     if url.scheme == "http" and not (allow_http or _is_loopback(url.host)):
         raise ValidationError(
             "base_url must be https:// (plain http is only allowed on a loopback host; "
-            "pass allow_http=True to send the bearer token in clear anyway)"
+            "pass allow_http=True, or --allow-http to leaf-creds, to send the bearer token "
+            "in clear anyway)"
         )
     return url
 
@@ -313,6 +331,29 @@ class LeafSession:
         """The retry policy."""
         return self._retry
 
+    # -- other Leaf services: small resources over this one transport ------
+
+    @functools.cached_property
+    def app_keys(self) -> AppKeys:
+        """Provider applications' keys stored at Leaf: :class:`~leaf_creds._app_keys.AppKeys`."""
+        from ._app_keys import AppKeys
+
+        return AppKeys(self)
+
+    @functools.cached_property
+    def magic_links(self) -> MagicLinks:
+        """Magic Links for growers: :class:`~leaf_creds._magic_links.MagicLinks`."""
+        from ._magic_links import MagicLinks
+
+        return MagicLinks(self)
+
+    @functools.cached_property
+    def api_keys(self) -> ApiKeys:
+        """Leaf Link API keys of Leaf users: :class:`~leaf_creds._api_keys.ApiKeys`."""
+        from ._api_keys import ApiKeys
+
+        return ApiKeys(self)
+
     def _http(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("this LeafSession is closed")
@@ -457,6 +498,9 @@ class LeafSession:
             ConflictError: The user already has a credential for the provider.
             OutcomeUnknownError: The create may have been applied and a GET
                 could not tell.
+            UnreadableCreateError: Leaf answered 2xx, so the create was
+                applied or may have been, but neither the answer nor a GET
+                gave its record (an ``OutcomeUnknownError``).
             LeafError: Any other failure; see the exception tree.
         """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
@@ -472,7 +516,12 @@ class LeafSession:
             secrets=post.secrets,
             reconcile=post.reconcile,
         )
-        record: CredentialRecord = self._decode_object(resource.record, answer, "POST", post.url)
+        try:
+            record: CredentialRecord = self._decode_object(
+                resource.record, answer, "POST", post.url
+            )
+        except DecodeError as exc:
+            record = await self._recover(resource, post, answer, exc, timeouts)
         return record
 
     async def delete(
@@ -545,7 +594,10 @@ class LeafSession:
             secrets=post.secrets,
             reconcile=post.reconcile,
         )
-        return self._decode_object(resource.record, answer, "POST", post.url), answer.attempts
+        try:
+            return self._decode_object(resource.record, answer, "POST", post.url), answer.attempts
+        except DecodeError as exc:
+            return await self._recover(resource, post, answer, exc, timeouts), answer.attempts
 
     async def _delete(
         self, resource: CredentialResource[Any, Any], user_id: str, timeouts: _Timeouts
@@ -586,9 +638,12 @@ class LeafSession:
             # per user means the matching GET tells whether it was applied.
             try:
                 found = await self._request("GET", url, timeouts=timeouts)
+                mine = self._stored_record(resource, found, url, body) is not None
             except NotFoundError:
                 return None
             except LeafError as exc:
+                # The GET failed, or answered with something that is not a
+                # credential (a DecodeError): either way it cannot tell.
                 raise OutcomeUnknownError(
                     f"the create of {resource.slug} credentials for Leaf user {user_id!r} "
                     f"may or may not have been applied: it failed with {_reason(failure)}, "
@@ -598,10 +653,7 @@ class LeafSession:
                     user_id=user_id,
                     attempts=attempts,
                 ) from failure
-            stored = parse_json(found.body, method="GET", url=url, status=found.status)
-            if isinstance(stored, dict) and any(
-                key in stored and stored[key] != value for key, value in body.items()
-            ):
+            if not mine:
                 # Someone else's credential: ours was not applied (it would
                 # have met a 409). Retrying lets Leaf give the real answer.
                 log.debug("POST %s: outcome was unknown; another credential is stored", url)
@@ -609,7 +661,72 @@ class LeafSession:
             log.debug("POST %s: outcome was unknown; the credential exists", url)
             return found
 
-        return _new_tuple(_Post, (url, json.dumps(body).encode(), secrets, existing_credential))
+        return _new_tuple(
+            _Post, (url, json.dumps(body).encode(), secrets, existing_credential, body, user_id)
+        )
+
+    def _stored_record(
+        self,
+        resource: CredentialResource[Any, R],
+        answer: _Answer,
+        url: str,
+        sent: Mapping[str, Any],
+    ) -> R | None:
+        """Decode the credential a GET found, or None when it holds other values than ``sent``.
+
+        Raises:
+            DecodeError: The answer is not a credential record, so it cannot tell.
+        """
+        stored = parse_json(answer.body, method="GET", url=url, status=answer.status)
+        if type(stored) is dict and any(
+            key in stored and stored[key] != value for key, value in sent.items()
+        ):
+            return None
+        return self._decode_object(resource.record, answer, "GET", url)
+
+    async def _recover(
+        self,
+        resource: CredentialResource[Any, R],
+        post: _Post,
+        answer: _Answer,
+        failure: DecodeError,
+        timeouts: _Timeouts,
+    ) -> R:
+        """Return the record of a create answered 2xx with a body that is not the record.
+
+        A 2xx says the create was applied, so the matching GET recovers the
+        record, under the reconcile's rule: it must hold the values sent.
+
+        Raises:
+            UnreadableCreateError: The GET failed, found nothing, or found
+                other values.
+        """
+        url = post.url
+        try:
+            found = await self._request("GET", url, timeouts)
+            record = self._stored_record(resource, found, url, post.body)
+        except NotFoundError:
+            why = "the GET that would recover it finds no credential (a proxy may have answered)"
+        except LeafError as exc:
+            why = f"the GET that would recover it failed with {_reason(exc)}"
+        else:
+            if record is not None:
+                log.debug("POST %s: answer unreadable; the record was read with a GET", url)
+                return record
+            why = "the GET that would recover it finds a credential with other values"
+        slug, user_id = resource.slug, post.user_id
+        raise UnreadableCreateError(
+            f"the create of {slug} credentials for Leaf user {user_id!r} was answered "
+            f"{answer.status}, so it was applied or may have been, but its answer is not "
+            f"the record ({failure}), and {why}. Check with get({slug!r}, {user_id!r}) "
+            "before creating it again.",
+            provider=slug,
+            user_id=user_id,
+            attempts=answer.attempts,
+            method="POST",
+            url=url,
+            status=answer.status,
+        ) from failure
 
     def _decode_events(self, answer: _Answer, url: str) -> list[CredentialEvent]:
         data = self._json_array(answer, url, "events")
@@ -656,7 +773,10 @@ class LeafSession:
         except Exception as exc:
             import cattrs  # loaded with the converter; only needed on failure
 
-            if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError | KeyError):
+            # RecursionError: a hook of the user's converter walking JSON
+            # nested too deeply (the default hooks never recurse into values).
+            failed = cattrs.BaseValidationError | ValueError | TypeError | KeyError | RecursionError
+            if not isinstance(exc, failed):
                 raise
             lines = (
                 cattrs.transform_error(exc)
@@ -912,35 +1032,46 @@ class LeafSession:
             timeout: Seconds one attempt may take, for each page.
             connect_timeout: Seconds to open a new connection, for each page.
 
+        A user is never yielded twice: one that reappears on a later page
+        (the list shifted) is skipped, and a full page holding only users
+        already yielded ends the walk with ``PaginationError``.
+
         Raises:
-            ValidationError: ``size`` is not from 1 to 100 (raised at once).
+            ValidationError: ``size`` is not from 1 to 100, or a filter is
+                not a string of valid Unicode (raised at once).
+            PaginationError: The server repeats pages instead of moving on.
             DecodeError: A page is not a JSON array of users.
             LeafError: Any other failure, while iterating.
         """
         size = check_page_size(size)
         timeouts = self._timeouts_for(timeout, connect_timeout)
-        filters = {"sort": sort, "name": name, "email": email, "externalId": external_id}
+        filters = check_filters(sort=sort, name=name, email=email, external_id=external_id)
         hook = self._converter.get_structure_hook(LeafUser)
         url = self._user_management + "/users"
 
         async def pages() -> AsyncGenerator[LeafUser, None]:
-            page = seen = 0
+            walk = UserWalk(size)
             while True:
                 answer = await self._request(
-                    "GET", url + users_query(page, size, filters), timeouts=timeouts
+                    "GET", url + users_query(walk.page, size, filters), timeouts=timeouts
                 )
                 data = self._json_array(answer, url, "users")
+                fresh = 0
                 for item in data:
                     user: LeafUser = self._structure(
                         hook, item, LeafUser, "GET", url, answer.status
                     )
-                    yield user
-                seen += len(data)
-                if not has_next_page(
-                    count=len(data), size=size, seen=seen, headers=answer.headers
+                    if walk.is_new(user.id):
+                        fresh += 1
+                        yield user
+                if not walk.advance(
+                    count=len(data),
+                    fresh=fresh,
+                    headers=answer.headers,
+                    url=url,
+                    status=answer.status,
                 ):
                     return
-                page += 1
 
         return pages()
 
