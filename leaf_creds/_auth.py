@@ -41,7 +41,8 @@ def jwt_expiry(token: str) -> float | None:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         exp = claims["exp"]
-    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+    # RecursionError: a payload nested too deeply to parse says no `exp` either.
+    except (IndexError, ValueError, KeyError, TypeError, RecursionError, binascii.Error):
         return None
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         return None

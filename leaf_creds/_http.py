@@ -10,11 +10,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._exceptions import APIError, DecodeError, FieldError, error_class
+from ._exceptions import APIError, DecodeError, FieldError, ResponseTooLargeError, error_class
 from ._fields import MASK
 from ._retry import parse_retry_after
 
-__all__ = ["REQUEST_ID_HEADERS", "api_error", "parse_json", "redact"]
+__all__ = ["REQUEST_ID_HEADERS", "OversizedBody", "api_error", "parse_json", "redact"]
 
 # Leaf documents no request-id header; these are the ones its gateway (AWS)
 # and common proxies send. The first present wins.
@@ -33,6 +33,22 @@ def redact(text: str | None, secrets: Iterable[str]) -> str | None:
     return text
 
 
+class OversizedBody(bytes):
+    """Stands for a 2xx body longer than the session's ``max_response_bytes``: empty.
+
+    The answer itself still counts (a DELETE answered 2xx is done, a create
+    answered 2xx was applied); only reading its body fails, so
+    :func:`parse_json` raises :class:`ResponseTooLargeError` for it.
+    """
+
+    limit: int
+
+    def __new__(cls, limit: int) -> OversizedBody:
+        body = super().__new__(cls)
+        body.limit = limit
+        return body
+
+
 # json.loads(bytes) first guesses the encoding in Python; decoding UTF-8
 # (what Leaf sends) and parsing the text takes about 40% less time.
 _decode_text = json.JSONDecoder().decode
@@ -42,23 +58,43 @@ def parse_json(body: bytes, *, method: str, url: str, status: int) -> Any:
     """Parse a 2xx body; an empty body is ``None``.
 
     Raises:
-        DecodeError: The body is not JSON.
+        ResponseTooLargeError: The body was an :class:`OversizedBody`, not read.
+        DecodeError: The body is not JSON, or is nested too deeply to parse.
     """
     try:
         return _decode_text(body.decode())
     except ValueError:  # empty, another encoding, or not JSON: the full path
         pass
+    except RecursionError:
+        # Arrays or objects nested past the interpreter's recursion limit:
+        # a hostile or broken answer, never one of Leaf's records.
+        raise _not_json(body, method, url, status, "is JSON nested too deeply to parse") from None
+    if isinstance(body, OversizedBody):  # empty, so it lands here: off the hot path
+        raise ResponseTooLargeError(
+            f"{status} from {method} {url} is longer than max_response_bytes "
+            f"({body.limit} bytes); it was not read",
+            method=method,
+            url=url,
+            status=status,
+            limit=body.limit,
+        )
     if not body or body.isspace():
         return None
     try:
         return json.loads(body)
-    except ValueError:
-        raise DecodeError(
-            f"{status} from {method} {url} is not JSON ({len(body)} bytes)",
-            method=method,
-            url=url,
-            status=status,
-        ) from None
+    except (ValueError, RecursionError):
+        raise _not_json(body, method, url, status) from None
+
+
+def _not_json(
+    body: bytes, method: str, url: str, status: int, what: str = "is not JSON"
+) -> DecodeError:
+    return DecodeError(
+        f"{status} from {method} {url} {what} ({len(body)} bytes)",
+        method=method,
+        url=url,
+        status=status,
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -89,7 +125,7 @@ def api_error(
     if text.lstrip().startswith("{"):
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep to parse: kept as raw text
             parsed = None
         if isinstance(parsed, Mapping):
             problem = parsed
