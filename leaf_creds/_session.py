@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 import aiohttp
 import attrs
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -51,7 +52,7 @@ from ._exceptions import (
     UnreadableCreateError,
     ValidationError,
 )
-from ._http import api_error, parse_json
+from ._http import OversizedBody, api_error, parse_json
 from ._models import CredentialEvent, CredentialRecord
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource
@@ -81,6 +82,9 @@ DEFAULT_BASE_URL: Final = "https://api.withleaf.io"
 # Operations in flight at once in LeafSession.bulk (the engine itself, in
 # _bulk.py, is imported on first use).
 DEFAULT_CONCURRENCY: Final = 16
+# Leaf's largest answers (30 days of events, a page of 100 users) are far
+# smaller; the cap only bounds what a broken or hostile server can make us hold.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 USER_MANAGEMENT: Final = "/services/usermanagement/api"
 LOGIN_PATH: Final = "/api/authenticate"
 
@@ -158,6 +162,12 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
     return url
 
 
+def _byte_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -193,6 +203,10 @@ class LeafSession:
             your own before the first request: the session looks each
             type's hook up once and keeps it.
         allow_http: Allow a plain ``http://`` base URL on a non-loopback host.
+        max_response_bytes: The longest answer body read, counted after
+            decompression (16 MiB by default, far above any Leaf answer); a
+            2xx past it raises ``ResponseTooLargeError``, an error answer is
+            cut at it.
 
     Exactly one of ``token``, ``username``/``password`` and
     ``token_provider`` must be given.
@@ -217,8 +231,10 @@ class LeafSession:
         registry: Registry | None = None,
         converter: cattrs.Converter | None = None,
         allow_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         url = _check_base_url(base_url, allow_http)
+        self._max_response_bytes = _byte_count("max_response_bytes", max_response_bytes)
         self._base_url = str(url).rstrip("/")
         self._user_management = self._base_url + USER_MANAGEMENT
         self._auth: Auth = self._make_auth(token, username, password, remember_me, token_provider)
@@ -330,6 +346,11 @@ class LeafSession:
     def retry(self) -> RetryPolicy:
         """The retry policy."""
         return self._retry
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The longest answer body this session reads, after decompression."""
+        return self._max_response_bytes
 
     # -- other Leaf services: small resources over this one transport ------
 
@@ -845,6 +866,7 @@ class LeafSession:
         if idempotent is None:
             idempotent = method != "POST"
         policy = self._retry
+        cap = self._max_response_bytes
         # A URL with percent-escapes (an unusual user id) must reach aiohttp
         # exactly as built; a plain one is cheaper to hand over as text,
         # which aiohttp parses faster than it consumes a prebuilt URL.
@@ -885,7 +907,17 @@ class LeafSession:
                     timeout=timeouts.client,
                     allow_redirects=False,
                 ) as response:
-                    body = await response.read()
+                    # A declared length within the cap, and nothing to inflate:
+                    # one read() cannot go past it. Anything else is counted.
+                    length = response.content_length
+                    if (
+                        length is not None
+                        and length <= cap
+                        and hdrs.CONTENT_ENCODING not in response.headers
+                    ):
+                        body = await response.read()
+                    else:
+                        body = await _read_capped(response, cap)
                     answer = _new_tuple(
                         _Answer, (response.status, response.headers, body, attempt)
                     )
@@ -1237,6 +1269,34 @@ class LeafSession:
 
         target = self._base_url + ALERTS_SERVICE + webhook_path(webhook_id)
         await self._request("DELETE", target, timeouts=self._timeouts_for(timeout, connect_timeout))
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read a body of unknown or compressed length, never more than ``limit`` bytes of it.
+
+    Counted as aiohttp hands it over, inflated. Past the limit the
+    connection is closed with the rest unread: a 2xx body becomes an
+    :class:`OversizedBody` (decoding it raises), an error body is cut at
+    ``limit`` bytes, which say enough about the error.
+    """
+    if (
+        response.status < 300
+        and (response.content_length or 0) > limit
+        and hdrs.CONTENT_ENCODING not in response.headers
+    ):
+        response.close()  # declared too long: nothing worth reading
+        return OversizedBody(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await response.content.readany():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            if response.status < 300:
+                return OversizedBody(limit)
+            return b"".join(chunks)[:limit]
+    return b"".join(chunks)
 
 
 def _transport_error(
