@@ -11,6 +11,7 @@ as the ``leaf_fake`` fixture, and a session connected to it as
 from __future__ import annotations
 
 from ._faults import Drop, Fault, Faults
+from ._onboarding import FakeOnboarding
 from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
 from ._state import FakeUser
 from ._webhooks import Delivery, FakeAlerts
@@ -21,6 +22,7 @@ __all__ = [
     "Drop",
     "FakeAlerts",
     "FakeLeaf",
+    "FakeOnboarding",
     "FakeUser",
     "Fault",
     "Faults",

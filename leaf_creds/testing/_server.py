@@ -33,6 +33,7 @@ from .._models import CredentialStatus
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource
 from ._faults import Fault, Faults
+from ._onboarding import FakeOnboarding
 from ._state import FakeUser, Problem, State
 from ._tokens import TokenIssuer
 from ._webhooks import ALERTS_PREFIX, DEFAULT_RETRY_DELAYS, FakeAlerts
@@ -125,6 +126,16 @@ class FakeLeaf:
         self.faults = Faults(seed=seed)
         self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
         """The Alerts service: registered webhooks and the deliveries to them."""
+        self.onboarding = FakeOnboarding(
+            state=self._state,
+            alerts=self.alerts,
+            clock=self.now,
+            base_url=lambda: self.url,
+            authorize=self._authorize,
+            set_status=self.set_status,
+            paged=_paged,
+        )
+        """App keys, Magic Links (with their pages) and Leaf Link API keys."""
         self.token = self.issue_token()
         """A valid bearer token (24 hours), issued when the fake was made."""
 
@@ -336,6 +347,7 @@ class FakeLeaf:
         """
         self._state.reset()
         self.alerts.reset()
+        self.onboarding.reset()
         self.faults.clear()
         self._log.clear()
         self._clock_offset = 0.0
@@ -404,6 +416,9 @@ class FakeLeaf:
             if path == ALERTS_PREFIX or path.startswith(ALERTS_PREFIX + "/"):
                 self._authorize(request)
                 return await self._webhooks(request, path[len(ALERTS_PREFIX) :])
+            onboarding = await self.onboarding.answer(request, path, service)
+            if onboarding is not None:
+                return onboarding
             if service is None:
                 raise Problem(404, f"no such path: {path}")
             self._authorize(request)
