@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -35,6 +36,8 @@ _SORTABLE = {"id": "id", "name": "name", "email": "email", "phone": "phone",
 # The provider status code an event records for each credential status.
 _EVENT_STATUS = {"OK": 200, "UNAUTHENTICATED": 401, "MISSING_PERMISSION": 403,
                  "TEMPORARILY_UNAVAILABLE": 503}  # fmt: skip
+_FILTERABLE = tuple((wire, _SORTABLE[wire]) for wire in _USER_FIELDS)
+_FOUND_CACHE = 32  # filtered or sorted id lists kept; more distinct queries start afresh
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +122,15 @@ def _field_errors(object_name: str, error: ValidationError) -> list[dict[str, st
     return errors
 
 
+def _sort_spec(spec: str) -> tuple[str, bool]:
+    """Return the attribute and descending flag of a Spring ``sort`` value."""
+    prop, _, direction = spec.partition(",")
+    attr = _SORTABLE.get(prop)
+    if attr is None or direction.lower() not in {"", "asc", "desc"}:
+        raise Problem(400, f"cannot sort by {spec!r}")
+    return attr, direction.lower() == "desc"
+
+
 def _sort_key(attr: str) -> Callable[[FakeUser], tuple[bool, str]]:
     def key(user: FakeUser) -> tuple[bool, str]:
         value = getattr(user, attr)
@@ -143,13 +155,38 @@ class State:
         self.registry = registry
         self._clock = clock
         self.converter = _make_converter()
-        self.users: dict[str, FakeUser] = {}
-        self._credentials: dict[tuple[str, str], dict[str, Any]] = {}
+        # Indexes of what requests look up, so no request costs time in
+        # proportion to every user or credential held (a fake of tens of
+        # thousands of users must page as fast as of ten):
+        self._users: dict[str, FakeUser] = {}
+        # User ids in creation order, for paging by position; a deleted id
+        # stays until the next page is cut (one compaction per burst of deletes).
+        self._order: list[str] = []
+        self._deleted: set[str] = set()
+        # Filterable wire field -> value -> the ids holding it, in creation order.
+        self._by_field: dict[str, dict[str, dict[str, None]]] = {f: {} for f in _USER_FIELDS}
+        # Filtered or sorted id lists, reused while no user is added or deleted.
+        self._version = 0
+        self._found: dict[Any, tuple[int, list[str]]] = {}
+        # User id -> provider slug -> stored record.
+        self._credentials: dict[str, dict[str, dict[str, Any]]] = {}
         self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._hints: dict[type, dict[str, Any]] = {}
+
+    @property
+    def users(self) -> Mapping[str, FakeUser]:
+        """The users by id, in creation order (a live, read-only view)."""
+        return MappingProxyType(self._users)
 
     def reset(self) -> None:
         """Forget every user, credential and event."""
-        self.users.clear()
+        self._users.clear()
+        self._order.clear()
+        self._deleted.clear()
+        for index in self._by_field.values():
+            index.clear()
+        self._found.clear()
+        self._version += 1
         self._credentials.clear()
         self._events.clear()
 
@@ -174,7 +211,7 @@ class State:
             ValueError: A user with that id exists.
         """
         user_id = id if id is not None else str(uuid.uuid4())
-        if user_id in self.users:
+        if user_id in self._users:
             raise ValueError(f"a Leaf user with id {user_id!r} exists already")
         user = FakeUser(
             id=user_id,
@@ -184,7 +221,15 @@ class State:
             address=address,
             external_id=external_id,
         )
-        self.users[user_id] = user
+        if user_id in self._deleted:
+            self._compact()  # else the id would sit in _order twice
+        self._users[user_id] = user
+        self._order.append(user_id)
+        for wire, attr in _FILTERABLE:
+            value = getattr(user, attr)
+            if value is not None:
+                self._by_field[wire].setdefault(value, {})[user_id] = None
+        self._version += 1
         return user
 
     def add_user_from_wire(self, body: Any) -> FakeUser:
@@ -219,7 +264,7 @@ class State:
             Problem: 404 when there is no such user.
         """
         try:
-            return self.users[user_id]
+            return self._users[user_id]
         except KeyError:
             raise Problem(404, f"Leaf user {user_id} not found") from None
 
@@ -229,11 +274,80 @@ class State:
         Raises:
             Problem: 404 when there is no such user.
         """
-        self.user(user_id)
-        del self.users[user_id]
-        for key in [key for key in self._credentials if key[0] == user_id]:
-            del self._credentials[key]
-            self._events.pop(key, None)
+        user = self.user(user_id)
+        del self._users[user_id]
+        self._deleted.add(user_id)
+        for wire, attr in _FILTERABLE:
+            value = getattr(user, attr)
+            holders = self._by_field[wire].get(value) if value is not None else None
+            if holders is not None:
+                holders.pop(user_id, None)
+                if not holders:
+                    del self._by_field[wire][value]
+        self._version += 1
+        for slug in self._credentials.pop(user_id, {}):
+            self._events.pop((user_id, slug), None)
+
+    def _compact(self) -> None:
+        if self._deleted:
+            self._order = [user_id for user_id in self._order if user_id not in self._deleted]
+            self._deleted.clear()
+
+    def find_user_ids(
+        self, filters: Mapping[str, str], sort: Iterable[str] = ()
+    ) -> Sequence[str]:
+        """Return the ids of the users whose fields equal every filter, sorted.
+
+        The answer is valid until the next user is added or deleted: cut the
+        page you need from it, without copying the rest.
+
+        Args:
+            filters: Wire names (``email``, ``name``, ``externalId``, ...) to values.
+            sort: Spring ``sort`` values, e.g. ``name,asc``; creation order
+                when empty.
+
+        Raises:
+            Problem: 400 for a property that cannot be sorted on.
+        """
+        specs = tuple(sort)
+        orders = [_sort_spec(spec) for spec in specs]
+        if not filters and not orders:
+            self._compact()
+            return self._order
+        key = (tuple(sorted(filters.items())), specs)
+        found = self._found.get(key)
+        if found is not None and found[0] == self._version:
+            return found[1]
+        users = [self._users[user_id] for user_id in self._matching(filters)]
+        # The last sort key is applied first, so the first one wins (stable sort).
+        for attr, descending in reversed(orders):
+            users.sort(key=_sort_key(attr), reverse=descending)
+        ids = [user.id for user in users]
+        if len(self._found) >= _FOUND_CACHE:
+            self._found.clear()
+        self._found[key] = (self._version, ids)
+        return ids
+
+    def _matching(self, filters: Mapping[str, str]) -> list[str]:
+        self._compact()
+        # Walk the fewest candidates: the holders of the rarest filtered value.
+        candidates: Collection[str] = self._order
+        for key, value in filters.items():
+            _SORTABLE[key]  # an unknown property is a KeyError, as it always was
+            if key == "id":
+                held: Collection[str] = (value,) if value in self._users else ()
+            else:
+                held = self._by_field[key].get(value, {}).keys()
+            if len(held) < len(candidates):
+                candidates = held
+        return [
+            user_id
+            for user_id in candidates
+            if all(
+                getattr(self._users[user_id], _SORTABLE[key]) == value
+                for key, value in filters.items()
+            )
+        ]
 
     def find_users(
         self, filters: Mapping[str, str], sort: Iterable[str] = ()
@@ -248,19 +362,7 @@ class State:
         Raises:
             Problem: 400 for a property that cannot be sorted on.
         """
-        users = [
-            user
-            for user in self.users.values()
-            if all(getattr(user, _SORTABLE[key]) == value for key, value in filters.items())
-        ]
-        # The last sort key is applied first, so the first one wins (stable sort).
-        for spec in reversed(list(sort)):
-            prop, _, direction = spec.partition(",")
-            attr = _SORTABLE.get(prop)
-            if attr is None or direction.lower() not in {"", "asc", "desc"}:
-                raise Problem(400, f"cannot sort by {spec!r}")
-            users.sort(key=_sort_key(attr), reverse=direction.lower() == "desc")
-        return users
+        return [self._users[user_id] for user_id in self.find_user_ids(filters, sort)]
 
     def user_json(self, user: FakeUser) -> dict[str, Any]:
         """Return a user as Leaf answers it, with one object per attached credential."""
@@ -272,9 +374,8 @@ class State:
             "address": user.address,
             "externalId": user.external_id,
         }
-        for (user_id, slug), record in self._credentials.items():
-            if user_id == user.id:
-                data[user_credentials_key(slug)] = dict(record)
+        for slug, record in self._credentials.get(user.id, {}).items():
+            data[user_credentials_key(slug)] = dict(record)
         return data
 
     # -- credentials ---------------------------------------------------------
@@ -298,15 +399,19 @@ class State:
         """
         self.user(user_id)
         try:
-            return self._credentials[user_id, slug]
+            return self._credentials[user_id][slug]
         except KeyError:
             raise Problem(
                 404, f"Leaf user {user_id} has no {slug} credentials"
             ) from None
 
+    def count_credentials(self) -> int:
+        """Return how many credentials are stored, over every user and provider."""
+        return sum(len(held) for held in self._credentials.values())
+
     def peek(self, user_id: str, slug: str) -> dict[str, Any] | None:
         """Return a copy of a stored credential record, or None."""
-        record = self._credentials.get((user_id, slug))
+        record = self._credentials.get(user_id, {}).get(slug)
         return None if record is None else dict(record)
 
     def create_credential(self, user_id: str, slug: str, body: Any) -> dict[str, Any]:
@@ -321,7 +426,7 @@ class State:
         """
         resource = self.resource(slug)
         self.user(user_id)
-        if (user_id, slug) in self._credentials:
+        if slug in self._credentials.get(user_id, {}):
             raise Problem(
                 409,
                 f"Leaf user {user_id} already has {slug} credentials; delete them first",
@@ -337,7 +442,7 @@ class State:
                 field_errors=_field_errors(user_credentials_key(slug), exc),
             ) from None
         record = self._record(resource, self.converter.unstructure(credentials, resource.schema))
-        self._credentials[user_id, slug] = record
+        self._credentials.setdefault(user_id, {})[slug] = record
         self._events[user_id, slug] = []
         self._log_event(
             user_id, slug, 200, {"message": f"{resource.name} credentials are valid"}
@@ -352,7 +457,9 @@ class State:
             "status": "OK",
             "createdTime": self._now(),
         }
-        hints = typing.get_type_hints(resource.record)
+        hints = self._hints.get(resource.record)
+        if hints is None:  # resolving string annotations costs more than the rest of a create
+            hints = self._hints[resource.record] = typing.get_type_hints(resource.record)
         # Echo what the record shares with the create body (secrets too, as
         # Leaf does) and invent what the provider would have added.
         for attribute in attrs.fields(resource.record):
@@ -388,7 +495,10 @@ class State:
             Problem: 404 when there is no such user or credential.
         """
         self.credential(user_id, slug)
-        del self._credentials[user_id, slug]
+        held = self._credentials[user_id]
+        del held[slug]
+        if not held:
+            del self._credentials[user_id]
         self._events.pop((user_id, slug), None)
 
     def events(self, user_id: str, slug: str) -> list[dict[str, Any]]:
