@@ -455,7 +455,7 @@ def _run_apply(args: argparse.Namespace) -> int:
                     summary=summary,
                     shard=shard,
                     done=done,
-                    recorded=resume.recorded,
+                    previous=resume,
                     writer=JsonLines(out),
                     err=sys.stderr,
                     concurrency=args.concurrency,

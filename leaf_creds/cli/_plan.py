@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -113,9 +113,19 @@ class LineSet:
             self._bits.extend(bytes(byte + 1 - len(self._bits)))
         self._bits[byte] |= 1 << bit
 
+    def discard(self, number: int) -> None:
+        byte, bit = divmod(number, 8)
+        if byte < len(self._bits):
+            self._bits[byte] &= ~(1 << bit)
+
     def __contains__(self, number: int) -> bool:
         byte, bit = divmod(number, 8)
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __iter__(self) -> Iterator[int]:
+        for byte, bits in enumerate(self._bits):
+            if bits:
+                yield from (byte * 8 + bit for bit in range(8) if bits & (1 << bit))
 
 
 def plan_lines(path: str) -> Iterator[tuple[int, str]]:
@@ -246,6 +256,7 @@ def plan_operations(
     lines: dict[int, int],
     only: str | None = None,
     bodies: dict[int, Any] | None = None,
+    select: Callable[[int], bool] | None = None,
 ) -> Iterator[Operation]:
     """Yield the operations of a checked plan (the second pass), streamed.
 
@@ -258,13 +269,14 @@ def plan_operations(
             ``--resume`` check of creates).
         bodies: With ``only``, filled like ``lines`` with each line's
             credentials, so the check can compare them with what is stored.
+        select: Keep only the line numbers it is true for.
 
     Raises:
         PlanError: A line no longer parses (the file changed since the check).
     """
     index = 0
     for number, text in plan_lines(path):
-        if number in skip:
+        if number in skip or (select is not None and not select(number)):
             continue
         try:
             entry = parse_entry(text, registry, converter, check=False)
@@ -294,13 +306,53 @@ class Resume:
 
     Attributes:
         done: Lines recorded as ok: skipped.
-        recorded: Lines with any outcome, ok or not: their fate is known.
+        recorded: Lines with any outcome, ok or not.
         unreadable: Lines of the file that could not be read.
+        check: Create lines that may have been applied without an ok
+            outcome: started with no outcome after (in flight when the run
+            died), or failed in a way that says they may have been applied.
+        check_unrecorded: The file was written by a run that did not record
+            when its creates started (an older version, or a run without
+            ``--resume``), so every create with no outcome may have been in
+            flight.
     """
 
     done: LineSet
     recorded: LineSet
     unreadable: int
+    check: LineSet = attrs.Factory(LineSet)
+    check_unrecorded: bool = False
+
+    def may_have_landed(self, line: int) -> bool:
+        """Tell whether a create line must be checked with a GET before it is sent again."""
+        if line in self.done:
+            return False
+        return line in self.check or (self.check_unrecorded and line not in self.recorded)
+
+
+# What a create's failed outcome line says, in results files written before
+# the "maybeApplied" field: the errors that leave a create possibly applied
+# (an unknown outcome, a 2xx it could not read, a lost answer), and the
+# statuses whose answer does not say it was not processed (as in the SDK).
+_MAYBE_APPLIED_TYPES: Final = frozenset(
+    {"OutcomeUnknownError", "UnreadableCreateError", "DecodeError", "TransportError",
+     "RequestTimeoutError"}
+)  # fmt: skip
+MAYBE_APPLIED_STATUSES: Final = frozenset({408, 500, 502, 504})
+
+
+def maybe_applied_entry(entry: Mapping[str, Any]) -> bool:
+    """Tell whether a failed outcome line of a create says it may have been applied."""
+    if entry.get("op") != "create" or entry.get("ok") is True:
+        return False
+    error = entry.get("error")
+    if not isinstance(error, dict):
+        return False
+    flag = error.get("maybeApplied")
+    if isinstance(flag, bool):
+        return flag
+    status = error.get("status")
+    return error.get("type") in _MAYBE_APPLIED_TYPES or status in MAYBE_APPLIED_STATUSES
 
 
 def count_lines(path: str) -> int:
@@ -317,23 +369,35 @@ def count_lines(path: str) -> int:
 
 
 def read_done(path: str, *, max_line: int) -> Resume:
-    """Read a results file: which lines are done, which have any outcome.
+    """Read a results file: which lines are done, which have any outcome, which to check.
 
-    A missing file means nothing is done yet, so one command serves the
-    first run and every rerun. A line cut short by a crash is unreadable,
-    and its operation simply runs again. Line numbers past ``max_line``
-    (the plan's length) are ignored: they cannot be the plan's, and a
-    bitmap sized by them could take any amount of memory.
+    A missing or empty file means nothing ran yet, so one command serves the
+    first run and every rerun, and a first run checks nothing. A line cut
+    short by a crash is unreadable, and its operation simply runs again.
+    Line numbers past ``max_line`` (the plan's length) are ignored: they
+    cannot be the plan's, and a bitmap sized by them could take any amount
+    of memory.
+
+    Besides outcome lines, a file written under ``--resume`` holds a
+    ``{"line": N, ..., "started": true}`` line for each create, written
+    before it was sent: a create started with no outcome after it may have
+    been applied. A file with no such line, but with any other, comes from a
+    run that did not record starts: then every create with no outcome is
+    checked.
 
     Raises:
         PlanError: The file exists but cannot be read.
     """
     done = LineSet()
     recorded = LineSet()
+    check = LineSet()  # maybe-applied failures, then the starts with no outcome
+    pending = LineSet()  # started, no outcome since
     unreadable = 0
+    starts = written = False
     try:
         with open(path, encoding="utf-8") as results:
             for text in results:
+                written = written or not text.isspace()
                 try:
                     entry = json.loads(text)
                 except ValueError:
@@ -346,11 +410,20 @@ def read_done(path: str, *, max_line: int) -> Resume:
                 if not isinstance(line, int) or isinstance(line, bool) or not 0 < line <= max_line:
                     unreadable += 1
                     continue
+                if entry.get("started") is True and "ok" not in entry:
+                    starts = True
+                    pending.add(line)
+                    continue
+                pending.discard(line)
                 recorded.add(line)
                 if entry.get("ok") is True:
                     done.add(line)
+                elif maybe_applied_entry(entry):
+                    check.add(line)
     except FileNotFoundError:
         return Resume(done, recorded, 0)
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the results {path}: {exc}") from None
-    return Resume(done, recorded, unreadable)
+    for line in pending:
+        check.add(line)
+    return Resume(done, recorded, unreadable, check, check_unrecorded=written and not starts)
