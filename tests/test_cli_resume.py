@@ -1,30 +1,43 @@
-"""`leaf-creds apply --resume`: which creates it checks with a GET, and what it records."""
+"""`leaf-creds apply --resume`: which creates it checks with a GET, and what it records.
+
+Most tests run `main(argv)` in-process (as tests/test_cli_inprocess.py does);
+the one that kills a run mid-way runs the installed command.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import LEAF_CREDS, SECRET, Cli, creates, write_plan
+from tests.test_cli import LEAF_CREDS, SECRET, creates, write_plan
+from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
 
 CREDENTIALS = "/sentera-credentials"
 
 
 @pytest.fixture
-async def fake() -> Any:
+async def fake() -> AsyncIterator[FakeLeaf]:
     async with FakeLeaf() as server:
         yield server
 
 
 @pytest.fixture
-def cli(fake: FakeLeaf) -> Cli:
-    return Cli(fake)
+def cli(
+    fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    for name in LEAF_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEAF_TOKEN", fake.token)
+    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
+    return Cli(capsys, [SECRET, fake.token])
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -77,10 +90,10 @@ class TestMaybeAppliedFailures:
 
         assert 1 == first.code
         assert ("OutcomeUnknownError", True) == (error["type"], error["maybeApplied"])
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert {1: True, 2: True} == {n: e["ok"] for n, e in outcomes(results).items()}
         assert 2 == fake.count("POST", CREDENTIALS)  # line 1 was not sent again
-        assert "1 create(s) of the interrupted run had been applied" in resumed.stderr
+        assert "1 create(s) of the interrupted run had been applied" in resumed.err
 
     async def test_unreadable_create_is_checked_not_resent(
         self, cli: Cli, fake: FakeLeaf, tmp_path: Path
@@ -99,7 +112,7 @@ class TestMaybeAppliedFailures:
         assert 1 == first.code
         assert ("UnreadableCreateError", True) == (error["type"], error["maybeApplied"])
         assert SECRET not in results.read_text()
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert True is outcomes(results)[1]["ok"]
         assert 1 == fake.count("POST", CREDENTIALS)
 
@@ -126,7 +139,7 @@ class TestMaybeAppliedFailures:
 
         resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert True is outcomes(results)[1]["ok"]
         assert (0, 1) == (fake.count("POST"), fake.count("GET"))
 
@@ -149,7 +162,7 @@ class TestMaybeAppliedFailures:
 
         resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert (1, 0) == (fake.count("POST"), fake.count("GET"))
 
     async def test_failed_create_says_whether_it_may_have_landed(
@@ -196,7 +209,7 @@ class TestResumeCost:
 
         result = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == result.code, result.stderr
+        assert 0 == result.code, result.err
         assert (20, 0) == (fake.count("POST"), fake.count("GET"))
         written = read(results)
         assert 20 == sum(line.get("started") is True for line in written)
@@ -214,7 +227,7 @@ class TestResumeCost:
 
         result = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == result.code, result.stderr
+        assert 0 == result.code, result.err
         assert (3, 0) == (fake.count("POST"), fake.count("GET"))
 
     async def test_only_the_creates_in_flight_are_checked(
@@ -234,13 +247,13 @@ class TestResumeCost:
 
         resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert 2 == fake.count("GET")  # lines 4 and 5
         assert 16 == fake.count("POST")  # lines 5 to 20
         assert dict.fromkeys(range(1, 21), True) == {
             n: line["ok"] for n, line in outcomes(results).items()
         }
-        assert "1 create(s) of the interrupted run had been applied" in resumed.stderr
+        assert "1 create(s) of the interrupted run had been applied" in resumed.err
 
     async def test_a_restarted_line_is_checked_again(
         self, cli: Cli, fake: FakeLeaf, tmp_path: Path
@@ -257,7 +270,7 @@ class TestResumeCost:
 
         resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert (0, 1) == (fake.count("POST"), fake.count("GET"))
 
     async def test_file_without_started_lines_checks_every_unfinished_create(
@@ -271,7 +284,7 @@ class TestResumeCost:
 
         resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert (3, 4) == (fake.count("POST"), fake.count("GET"))
 
     async def test_killed_run_resumes_with_at_most_about_concurrency_gets(
@@ -282,10 +295,12 @@ class TestResumeCost:
         plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 30))
         results = tmp_path / "results.jsonl"
         fake.faults.add(method="POST", delay=0.05, probability=1.0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEAF_")}
+        env.update(LEAF_TOKEN=fake.token, LEAF_BASE_URL=fake.url)
         proc = await asyncio.create_subprocess_exec(
             LEAF_CREDS, "apply", str(plan), "--concurrency", str(concurrency),
             "--resume", str(results),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=cli.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
         )  # fmt: skip
         assert proc.stdout is not None
         written: list[bytes] = []
@@ -300,7 +315,7 @@ class TestResumeCost:
 
         resumed = await cli("apply", str(plan), "--resume", str(results), "--out", str(results))
 
-        assert 0 == resumed.code, resumed.stderr
+        assert 0 == resumed.code, resumed.err
         assert 0 == gets_before
         # In flight: each worker's operation, and at most one finished outcome
         # each that the writer had not taken yet.
@@ -311,3 +326,63 @@ class TestResumeCost:
         applied = Counter(r.path for r in fake.requests if r.method == "POST" and r.status == 201)
         assert {1} == set(applied.values())
         assert 30 == len(applied)
+
+
+class TestWhatIsRecorded:
+    async def test_lost_answers_say_maybe_applied(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A create whose every answer was lost after sending ends with maybeApplied true."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 1))
+        fake.faults.add(method="POST", drop="before_body", probability=1.0)
+
+        result = await cli("apply", str(plan))
+
+        assert 1 == result.code
+        (line,) = result.lines()
+        assert ("TransportError", True) == (line["error"]["type"], line["error"]["maybeApplied"])
+        assert 4 == fake.count("GET")  # the SDK's own check after each lost answer
+
+    async def test_someone_elses_credential_is_sent_for_leafs_answer(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A started create that met another credential is sent; its 409 is not maybe-applied."""
+        entries = creates(fake, 1)
+        plan = write_plan(tmp_path / "plan.jsonl", entries)
+        other = {**entries[0]["credentials"], "username": "someone-else"}
+        fake.add_credential(entries[0]["leafUserId"], "sentera", other)
+        results = write_results(tmp_path / "results.jsonl", [started(entries[0], 1)])
+
+        resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+
+        assert 1 == resumed.code
+        error = outcomes(results)[1]["error"]
+        assert ("ConflictError", False) == (error["type"], error["maybeApplied"])
+        assert (1, 1) == (fake.count("POST"), fake.count("GET"))
+        assert "had been applied" not in resumed.err
+
+    async def test_other_lines_are_not_checked(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Failed deletes, errors of no known form, and creates done since are not checked."""
+        entries = creates(fake, 3)
+        user = entries[0]["leafUserId"]
+        entries.append({"op": "delete", "provider": "sentera", "leafUserId": user})
+        plan = write_plan(tmp_path / "plan.jsonl", entries)
+        unknown = {"type": "OutcomeUnknownError", "status": None, "message": "m"}
+        delete = {**head(entries[3], 4), "op": "delete", "ok": False, "error": unknown}
+        results = write_results(
+            tmp_path / "results.jsonl",
+            [
+                started(entries[0], 1), failed(entries[0], 1, unknown), ok(entries[0], 1),
+                {**failed(entries[1], 2, unknown), "error": "lost"},
+                started(entries[2], 3), ok(entries[2], 3),
+                delete,
+            ],
+        )  # fmt: skip
+
+        resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+
+        assert 0 == resumed.code, resumed.err
+        assert (1, 0) == (fake.count("POST"), fake.count("GET"))  # line 2, then the delete
+        assert 1 == fake.count("DELETE")

@@ -138,13 +138,11 @@ async def apply_plan(
 
 def maybe_applied(error: BaseException) -> bool:
     """Tell whether a create that failed with ``error`` may have been applied all the same."""
-    if isinstance(error, OutcomeUnknownError | DecodeError):
-        return True
     if isinstance(error, TransportError):
-        return error.sent is not False
-    if isinstance(error, APIError):
-        return error.status in MAYBE_APPLIED_STATUSES
-    return False
+        return error.sent is not False  # False: it provably never left
+    return isinstance(error, OutcomeUnknownError | DecodeError) or (
+        isinstance(error, APIError) and error.status in MAYBE_APPLIED_STATUSES
+    )
 
 
 def _announced(
@@ -202,7 +200,7 @@ async def _settle_creates(
     lines: dict[int, int] = {}
     bodies: dict[int, Any] = {}
     checks = plan_operations(
-        path, registry, converter, shard=shard, skip=done, lines=lines, only="create",
+        path, registry, converter, shard=shard, skip=LineSet(), lines=lines, only="create",
         bodies=bodies, select=previous.may_have_landed,
     )  # fmt: skip
     found = 0
