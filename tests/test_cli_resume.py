@@ -30,9 +30,7 @@ async def fake() -> AsyncIterator[FakeLeaf]:
 
 
 @pytest.fixture
-def cli(
-    fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
+def cli(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
     for name in LEAF_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEAF_TOKEN", fake.token)
