@@ -138,8 +138,8 @@ class UserWalk:
     ``rel="next"``) would make a walk endless; a full page that brings no
     user not yielded before ends it with :class:`PaginationError`. Pages that
     overlap (a user added mid-walk shifts the list by one) go on, without
-    yielding the overlap twice. Remembering every id costs about 100 bytes
-    a user: 10 MB for 100,000 users.
+    yielding the overlap twice. Remembering every id costs about 130 bytes
+    a UUID (measured): 13 MB for 100,000 users.
     """
 
     __slots__ = ("_seen", "page", "size")
