@@ -26,6 +26,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "Call",
     "Create",
     "Delete",
     "Events",
@@ -126,6 +128,18 @@ class Get(Operation):
 @attrs.frozen
 class Events(Operation):
     """Read the troubleshooting log of a Leaf user's credential."""
+
+
+@attrs.frozen
+class Call(Operation):
+    """Run one request of another Leaf service in a bulk job (used by ``leaf-creds invite``).
+
+    Not public: ``call`` gets the run's timeouts and returns the value and
+    the HTTP attempts it made, as the session's internals do.
+    ``provider`` and ``user_id`` only label the outcome.
+    """
+
+    call: Callable[[Any], Awaitable[tuple[Any, int]]] = attrs.field(repr=False)
 
 
 @attrs.frozen
@@ -393,6 +407,12 @@ class _Engine:
         try:
             if not isinstance(operation, _KINDS):
                 raise _not_an_operation(operation)
+            if type(operation) is Call:
+                # Another Leaf service's request (a Magic Link...): no resource.
+                if pacer is not None:
+                    await pacer.wait()
+                value, attempts = await operation.call(timeouts)
+                return _outcome(operation, index, value, None, attempts)
             provider = operation.provider
             resource = (
                 provider if type(provider) is CredentialResource else session.resource(provider)
@@ -428,7 +448,7 @@ class _Engine:
         return _outcome(operation, index, value, None, attempts)
 
 
-_KINDS = (Get, Create, Delete, Events, Replace)
+_KINDS = (Get, Create, Delete, Events, Replace, Call)
 
 
 def _checked(session: LeafSession, resource: CredentialResource[Any, Any], body: object) -> object:

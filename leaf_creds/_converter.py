@@ -94,6 +94,16 @@ def _structure_optional_str(value: Any, _: Any) -> str | None:
     return _structure_str(value, str)
 
 
+def _structure_bool(value: Any, _: type) -> bool:
+    # cattrs would make bool("false") True. Leaf's Postman examples send the
+    # strings "true"/"false" (its Java server reads them), so take those too.
+    if type(value) is bool:
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
 def _structure_int(value: Any, cls: type[int]) -> int:
     # What cattrs does for int and its subclasses (bool, IntEnum...):
     # cls(value), minus the call when the value already is one.
@@ -136,6 +146,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(CredentialStatus, _structure_status)
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
     # StrEnum by name: its MRO puts `str` before `Enum`, so without this the
     # str hooks above would handle every string enum.
     converter.register_structure_hook(enum.StrEnum, _structure_str_enum)

@@ -229,9 +229,11 @@ class TestRegistry:
             assert name.replace("_", "-") == resource.slug
             assert getattr(module, camel + "Credentials") is resource.schema
             assert getattr(module, camel + "Record") is resource.record
-            assert sorted([name.upper(), camel + "Credentials", camel + "Record"]) == sorted(
-                module.__all__
-            )
+            names = [name.upper(), camel + "Credentials", camel + "Record"]
+            if resource.app_key is not None:
+                assert getattr(module, camel + "AppKeys") is resource.app_key.schema
+                names.append(camel + "AppKeys")
+            assert sorted(names) == sorted(module.__all__)
 
 
 @pytest.mark.parametrize("resource", RESOURCES, ids=_ids)

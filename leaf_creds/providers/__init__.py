@@ -8,26 +8,37 @@ Each module defines the create schema, the record and the
 from __future__ import annotations
 
 from ._common import TokenMetadata
-from .ag_leader import AG_LEADER, AgLeaderCredentials, AgLeaderRecord
+from .ag_leader import AG_LEADER, AgLeaderAppKeys, AgLeaderCredentials, AgLeaderRecord
 from .agrimatics import AGRIMATICS, AgrimaticsCredentials, AgrimaticsRecord
 from .agvance import AGVANCE, AgvanceCredentials, AgvanceRecord
 from .claas import CLAAS, ClaasCredentials, ClaasRecord
 from .climate_field_view import (
     CLIMATE_FIELD_VIEW,
+    ClimateFieldViewAppKeys,
     ClimateFieldViewCredentials,
     ClimateFieldViewRecord,
 )
-from .cnhi import CNHI, CnhiCredentials, CnhiRecord
-from .cnhi_field_ops import CNHI_FIELD_OPS, CnhiFieldOpsCredentials, CnhiFieldOpsRecord
-from .farm_engage import FARM_ENGAGE, FarmEngageCredentials, FarmEngageRecord
-from .john_deere import JOHN_DEERE, JohnDeereCredentials, JohnDeereRecord
-from .lindsay import LINDSAY, LindsayCredentials, LindsayRecord
+from .cnhi import CNHI, CnhiAppKeys, CnhiCredentials, CnhiRecord
+from .cnhi_field_ops import (
+    CNHI_FIELD_OPS,
+    CnhiFieldOpsAppKeys,
+    CnhiFieldOpsCredentials,
+    CnhiFieldOpsRecord,
+)
+from .farm_engage import FARM_ENGAGE, FarmEngageAppKeys, FarmEngageCredentials, FarmEngageRecord
+from .john_deere import JOHN_DEERE, JohnDeereAppKeys, JohnDeereCredentials, JohnDeereRecord
+from .lindsay import LINDSAY, LindsayAppKeys, LindsayCredentials, LindsayRecord
 from .panorama import PANORAMA, PanoramaCredentials, PanoramaRecord
 from .raven import RAVEN, RavenCredentials, RavenRecord
-from .raven_slingshot import RAVEN_SLINGSHOT, RavenSlingshotCredentials, RavenSlingshotRecord
+from .raven_slingshot import (
+    RAVEN_SLINGSHOT,
+    RavenSlingshotAppKeys,
+    RavenSlingshotCredentials,
+    RavenSlingshotRecord,
+)
 from .sentera import SENTERA, SenteraCredentials, SenteraRecord
-from .stara import STARA, StaraCredentials, StaraRecord
-from .trimble import TRIMBLE, TrimbleCredentials, TrimbleRecord
+from .stara import STARA, StaraAppKeys, StaraCredentials, StaraRecord
+from .trimble import TRIMBLE, TrimbleAppKeys, TrimbleCredentials, TrimbleRecord
 from .valley import VALLEY, ValleyCredentials, ValleyRecord
 
 __all__ = [
@@ -49,6 +60,7 @@ __all__ = [
     "STARA",
     "TRIMBLE",
     "VALLEY",
+    "AgLeaderAppKeys",
     "AgLeaderCredentials",
     "AgLeaderRecord",
     "AgrimaticsCredentials",
@@ -57,29 +69,38 @@ __all__ = [
     "AgvanceRecord",
     "ClaasCredentials",
     "ClaasRecord",
+    "ClimateFieldViewAppKeys",
     "ClimateFieldViewCredentials",
     "ClimateFieldViewRecord",
+    "CnhiAppKeys",
     "CnhiCredentials",
+    "CnhiFieldOpsAppKeys",
     "CnhiFieldOpsCredentials",
     "CnhiFieldOpsRecord",
     "CnhiRecord",
+    "FarmEngageAppKeys",
     "FarmEngageCredentials",
     "FarmEngageRecord",
+    "JohnDeereAppKeys",
     "JohnDeereCredentials",
     "JohnDeereRecord",
+    "LindsayAppKeys",
     "LindsayCredentials",
     "LindsayRecord",
     "PanoramaCredentials",
     "PanoramaRecord",
     "RavenCredentials",
     "RavenRecord",
+    "RavenSlingshotAppKeys",
     "RavenSlingshotCredentials",
     "RavenSlingshotRecord",
     "SenteraCredentials",
     "SenteraRecord",
+    "StaraAppKeys",
     "StaraCredentials",
     "StaraRecord",
     "TokenMetadata",
+    "TrimbleAppKeys",
     "TrimbleCredentials",
     "TrimbleRecord",
     "ValleyCredentials",

@@ -6,9 +6,10 @@ import attrs
 
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 
-__all__ = ["AG_LEADER", "AgLeaderCredentials", "AgLeaderRecord"]
+__all__ = ["AG_LEADER", "AgLeaderAppKeys", "AgLeaderCredentials", "AgLeaderRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,4 +32,19 @@ class AgLeaderRecord(CredentialRecord):
     private_key: str | None = attrs.field(repr=masked, default=None)
 
 
-AG_LEADER = CredentialResource("ag-leader", AgLeaderCredentials, AgLeaderRecord, name="AgLeader")
+@attrs.frozen(kw_only=True)
+class AgLeaderAppKeys:
+    """AgLeader's application key pair."""
+
+    private_key: str = attrs.field(repr=masked)
+    public_key: str
+
+
+AG_LEADER = CredentialResource(
+    "ag-leader",
+    AgLeaderCredentials,
+    AgLeaderRecord,
+    name="AgLeader",
+    app_key=AppKeySpec("AgLeader", AgLeaderAppKeys),
+    link_name="AgLeader",
+)

@@ -6,10 +6,16 @@ import attrs
 
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
-from ._common import TokenMetadata
+from ._common import TokenMetadata, scopes
 
-__all__ = ["CLIMATE_FIELD_VIEW", "ClimateFieldViewCredentials", "ClimateFieldViewRecord"]
+__all__ = [
+    "CLIMATE_FIELD_VIEW",
+    "ClimateFieldViewAppKeys",
+    "ClimateFieldViewCredentials",
+    "ClimateFieldViewRecord",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -34,9 +40,23 @@ class ClimateFieldViewRecord(CredentialRecord):
     access_token: str | None = attrs.field(repr=masked, default=None)
 
 
+@attrs.frozen(kw_only=True)
+class ClimateFieldViewAppKeys:
+    """Climate FieldView's application keys."""
+
+    api_key: str = attrs.field(repr=masked)
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+    # Leaf product scopes (FIELDS:READ...); unset, Leaf grants its default.
+    # Documented for POST; sent on PUT too when set (INF).
+    scopes: tuple[str, ...] | None = attrs.field(default=None, converter=scopes)
+
+
 CLIMATE_FIELD_VIEW = CredentialResource(
     "climate-field-view",
     ClimateFieldViewCredentials,
     ClimateFieldViewRecord,
     name="Climate FieldView",
+    app_key=AppKeySpec("ClimateFieldView", ClimateFieldViewAppKeys),
+    link_name="ClimateFieldView",
 )

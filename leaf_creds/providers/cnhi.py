@@ -6,9 +6,10 @@ import attrs
 
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource, to_client_environment
 
-__all__ = ["CNHI", "CnhiCredentials", "CnhiRecord"]
+__all__ = ["CNHI", "CnhiAppKeys", "CnhiCredentials", "CnhiRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -33,4 +34,20 @@ class CnhiRecord(CredentialRecord):
     subscription_key: str | None = attrs.field(repr=masked, default=None)
 
 
-CNHI = CredentialResource("cnhi", CnhiCredentials, CnhiRecord, name="CNHI")
+@attrs.frozen(kw_only=True)
+class CnhiAppKeys:
+    """CNHI's application keys, per client environment."""
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+    subscription_key: str = attrs.field(repr=masked)
+
+
+CNHI = CredentialResource(
+    "cnhi",
+    CnhiCredentials,
+    CnhiRecord,
+    name="CNHI",
+    app_key=AppKeySpec("CNHI", CnhiAppKeys, per_environment=True),
+    link_name="CNHI",
+)

@@ -6,9 +6,10 @@ import attrs
 
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource, to_client_environment
 
-__all__ = ["CNHI_FIELD_OPS", "CnhiFieldOpsCredentials", "CnhiFieldOpsRecord"]
+__all__ = ["CNHI_FIELD_OPS", "CnhiFieldOpsAppKeys", "CnhiFieldOpsCredentials", "CnhiFieldOpsRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -36,6 +37,23 @@ class CnhiFieldOpsRecord(CredentialRecord):
     subscription_key: str | None = attrs.field(repr=masked, default=None)
 
 
+@attrs.frozen(kw_only=True)
+class CnhiFieldOpsAppKeys:
+    """CNHI FieldOps' application keys, per client environment.
+
+    Leaf does not show this path or body; taken to be CNHI's (INF).
+    """
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+    subscription_key: str = attrs.field(repr=masked)
+
+
 CNHI_FIELD_OPS = CredentialResource(
-    "cnhi-field-ops", CnhiFieldOpsCredentials, CnhiFieldOpsRecord, name="CNHI FieldOps"
+    "cnhi-field-ops",
+    CnhiFieldOpsCredentials,
+    CnhiFieldOpsRecord,
+    name="CNHI FieldOps",
+    app_key=AppKeySpec("CNHIFieldOps", CnhiFieldOpsAppKeys, per_environment=True),
+    link_name="CNHIFieldOps",
 )

@@ -13,10 +13,11 @@ import attrs
 
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 from ._common import TokenMetadata
 
-__all__ = ["FARM_ENGAGE", "FarmEngageCredentials", "FarmEngageRecord"]
+__all__ = ["FARM_ENGAGE", "FarmEngageAppKeys", "FarmEngageCredentials", "FarmEngageRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -39,6 +40,23 @@ class FarmEngageRecord(CredentialRecord):
     refresh_token: str | None = attrs.field(repr=masked, default=None)
 
 
+@attrs.frozen(kw_only=True)
+class FarmEngageAppKeys:
+    """FarmEngage's application keys (AGCO ID).
+
+    Leaf documents only the POST path; the body is taken to be an OAuth
+    client (INF).
+    """
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+
+
 FARM_ENGAGE = CredentialResource(
-    "farm-engage", FarmEngageCredentials, FarmEngageRecord, name="FarmEngage"
+    "farm-engage",
+    FarmEngageCredentials,
+    FarmEngageRecord,
+    name="FarmEngage",
+    app_key=AppKeySpec("FarmEngage", FarmEngageAppKeys),
+    link_name=None,
 )

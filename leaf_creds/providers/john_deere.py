@@ -6,10 +6,11 @@ import attrs
 
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource, to_client_environment
-from ._common import TokenMetadata
+from ._common import TokenMetadata, scopes
 
-__all__ = ["JOHN_DEERE", "JohnDeereCredentials", "JohnDeereRecord"]
+__all__ = ["JOHN_DEERE", "JohnDeereAppKeys", "JohnDeereCredentials", "JohnDeereRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -35,6 +36,23 @@ class JohnDeereRecord(CredentialRecord):
     client_environment: ClientEnvironment | None = None
 
 
+@attrs.frozen(kw_only=True)
+class JohnDeereAppKeys:
+    """John Deere's application keys, per client environment."""
+
+    # John Deere's "Application Id".
+    client_key: str
+    # John Deere's "Secret".
+    client_secret: str = attrs.field(repr=masked)
+    # Leaf product scopes (FIELDS:READ...); unset, Leaf grants its default.
+    scopes: tuple[str, ...] | None = attrs.field(default=None, converter=scopes)
+
+
 JOHN_DEERE = CredentialResource(
-    "john-deere", JohnDeereCredentials, JohnDeereRecord, name="John Deere"
+    "john-deere",
+    JohnDeereCredentials,
+    JohnDeereRecord,
+    name="John Deere",
+    app_key=AppKeySpec("JohnDeere", JohnDeereAppKeys, per_environment=True),
+    link_name="JohnDeere",
 )

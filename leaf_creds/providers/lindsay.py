@@ -6,10 +6,11 @@ import attrs
 
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource, to_client_environment
 from ._common import TokenMetadata
 
-__all__ = ["LINDSAY", "LindsayCredentials", "LindsayRecord"]
+__all__ = ["LINDSAY", "LindsayAppKeys", "LindsayCredentials", "LindsayRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -34,4 +35,23 @@ class LindsayRecord(CredentialRecord):
     refresh_token: str | None = attrs.field(repr=masked, default=None)
 
 
-LINDSAY = CredentialResource("lindsay", LindsayCredentials, LindsayRecord, name="Lindsay")
+@attrs.frozen(kw_only=True)
+class LindsayAppKeys:
+    """Lindsay's application keys, for Leaf Link.
+
+    Leaf names the fields but not the segment (``Lindsay`` is INF), nor an
+    environment; Magic Links are not documented for Lindsay.
+    """
+
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+
+
+LINDSAY = CredentialResource(
+    "lindsay",
+    LindsayCredentials,
+    LindsayRecord,
+    name="Lindsay",
+    app_key=AppKeySpec("Lindsay", LindsayAppKeys),
+    link_name=None,
+)

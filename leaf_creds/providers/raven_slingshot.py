@@ -6,9 +6,15 @@ import attrs
 
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 
-__all__ = ["RAVEN_SLINGSHOT", "RavenSlingshotCredentials", "RavenSlingshotRecord"]
+__all__ = [
+    "RAVEN_SLINGSHOT",
+    "RavenSlingshotAppKeys",
+    "RavenSlingshotCredentials",
+    "RavenSlingshotRecord",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -30,6 +36,22 @@ class RavenSlingshotRecord(CredentialRecord):
     shared_secret: str | None = attrs.field(repr=masked, default=None)
 
 
+@attrs.frozen(kw_only=True)
+class RavenSlingshotAppKeys:
+    """Raven Slingshot's application keys.
+
+    The grower still types their own access key in Leaf's page.
+    """
+
+    api_key: str = attrs.field(repr=masked)
+    shared_secret: str = attrs.field(repr=masked)
+
+
 RAVEN_SLINGSHOT = CredentialResource(
-    "raven-slingshot", RavenSlingshotCredentials, RavenSlingshotRecord, name="Raven Slingshot"
+    "raven-slingshot",
+    RavenSlingshotCredentials,
+    RavenSlingshotRecord,
+    name="Raven Slingshot",
+    app_key=AppKeySpec("RavenSlingshot", RavenSlingshotAppKeys),
+    link_name="RavenSlingshot",
 )

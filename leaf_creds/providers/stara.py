@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import attrs
 
+from .._exceptions import ValidationError
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 
-__all__ = ["STARA", "StaraCredentials", "StaraRecord"]
+__all__ = ["STARA", "StaraAppKeys", "StaraCredentials", "StaraRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,4 +33,31 @@ class StaraRecord(CredentialRecord):
     api_key: str | None = attrs.field(repr=masked, default=None)
 
 
-STARA = CredentialResource("stara", StaraCredentials, StaraRecord, name="Stara")
+@attrs.frozen(kw_only=True)
+class StaraAppKeys:
+    """Stara's application keys: ``user`` and ``pwd``, or ``access_token_client``.
+
+    Leaf's docs show ``user`` and ``pwd`` for POST and ``accessTokenClient``
+    for PUT, and a POST example that sends the latter; either shape is taken
+    (INF), and only what is set is sent.
+    """
+
+    user: str | None = None
+    pwd: str | None = attrs.field(repr=masked, default=None)
+    access_token_client: str | None = attrs.field(repr=masked, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.access_token_client is None and (self.user is None or self.pwd is None):
+            raise ValidationError(
+                "Stara app keys need user and pwd, or accessTokenClient"
+            )
+
+
+STARA = CredentialResource(
+    "stara",
+    StaraCredentials,
+    StaraRecord,
+    name="Stara",
+    app_key=AppKeySpec("Stara", StaraAppKeys),
+    link_name="Stara",
+)

@@ -6,10 +6,11 @@ import attrs
 
 from .._fields import masked
 from .._models import CredentialRecord
+from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 from ._common import TokenMetadata
 
-__all__ = ["TRIMBLE", "TrimbleCredentials", "TrimbleRecord"]
+__all__ = ["TRIMBLE", "TrimbleAppKeys", "TrimbleCredentials", "TrimbleRecord"]
 
 
 @attrs.frozen(kw_only=True)
@@ -32,4 +33,20 @@ class TrimbleRecord(CredentialRecord):
     refresh_token: str | None = attrs.field(repr=masked, default=None)
 
 
-TRIMBLE = CredentialResource("trimble", TrimbleCredentials, TrimbleRecord, name="Trimble")
+@attrs.frozen(kw_only=True)
+class TrimbleAppKeys:
+    """Trimble's application keys."""
+
+    application_name: str
+    client_id: str
+    client_secret: str = attrs.field(repr=masked)
+
+
+TRIMBLE = CredentialResource(
+    "trimble",
+    TrimbleCredentials,
+    TrimbleRecord,
+    name="Trimble",
+    app_key=AppKeySpec("Trimble", TrimbleAppKeys),
+    link_name="Trimble",
+)

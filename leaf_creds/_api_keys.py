@@ -1,0 +1,131 @@
+"""``leaf.api_keys``: Leaf Link API keys, each acting for one Leaf user.
+
+Leaf's Leaf Link widgets use such a key instead of the API owner's token.
+Paths, under User Management::
+
+    GET     /api-keys?leafUserId={leafUserId}
+    POST    /api-keys
+    DELETE  /api-keys/{apiKeyId}
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._exceptions import ValidationError
+from ._onboarding import API_KEYS_PATH, ApiKey, check_expires_in
+from ._resource import path_segment, user_path
+from ._service import list_all
+
+if TYPE_CHECKING:
+    from ._session import LeafSession
+
+__all__ = ["ApiKeys"]
+
+
+class ApiKeys:
+    """Leaf Link API keys, reached as ``leaf.api_keys``."""
+
+    def __init__(self, session: LeafSession) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<ApiKeys of {self._session!r}>"
+
+    @property
+    def _url(self) -> str:
+        return self._session._user_management + API_KEYS_PATH
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        expires_in: int | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> ApiKey:
+        """Create an API key for a Leaf user; a live secret, sent once.
+
+        Args:
+            user_id: The Leaf user the key acts for.
+            expires_in: Seconds the key works, 900 to 31536000 (Leaf's
+                default: a year).
+            description: Your label for it.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
+
+        Returns:
+            The key (``key`` prints as ``'***'``). Leaf's answer has no id:
+            :meth:`list` the user's keys to find it. ``leaf_user_id`` is
+            filled from the request.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            TransportError, ServerError: The outcome is unknown. It is not
+                sent twice: a second key would be another live secret. List
+                the user's keys and revoke any you do not hold.
+            LeafError: Any other failure; see the exception tree.
+        """
+        user_path(user_id)  # the same rules as a user id in a path
+        body: dict[str, Any] = {"leafUserId": user_id}
+        expires = check_expires_in(expires_in)
+        if expires is not None:
+            body["expiresIn"] = expires
+        if description is not None:
+            if not isinstance(description, str):
+                raise ValidationError("description= must be a string")
+            body["description"] = description
+        session = self._session
+        url = self._url
+        answer = await session._request(
+            "POST",
+            url,
+            session._timeouts_for(timeout, connect_timeout),
+            data=json.dumps(body).encode(),
+        )
+        key = session._decode_object(ApiKey, answer, "POST", url)
+        return key if key.leaf_user_id is not None else attrs.evolve(key, leaf_user_id=user_id)
+
+    async def list(
+        self,
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> builtins.list[ApiKey]:
+        """Return a Leaf user's API keys, revoked ones included (``valid`` false).
+
+        Raises:
+            ValidationError: The user id is invalid; nothing was sent.
+            DecodeError: The answer is not a JSON array of keys.
+            LeafError: Any other failure; see the exception tree.
+        """
+        user_path(user_id)
+        session = self._session
+        return await list_all(
+            session, self._url, ApiKey, "API keys",
+            session._timeouts_for(timeout, connect_timeout), {"leafUserId": user_id},
+        )  # fmt: skip
+
+    async def revoke(
+        self,
+        key_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        """Revoke an API key by its id; it stays listed with ``valid`` false.
+
+        Raises:
+            ValidationError: The id is invalid; nothing was sent.
+            NotFoundError: No such key.
+            LeafError: Any other failure; see the exception tree.
+        """
+        url = self._url + "/" + path_segment(key_id, "API key id")
+        session = self._session
+        await session._request("DELETE", url, session._timeouts_for(timeout, connect_timeout))

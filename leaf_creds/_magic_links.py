@@ -1,0 +1,304 @@
+"""``leaf.magic_links``: pages at Leaf where a grower connects providers.
+
+Paths, under Leaf's widgets service::
+
+    POST    /magic-link/users/{leafUserId}/{kind}   a link for an existing Leaf user
+    POST    /magic-link/{kind}                      a link for the user of an externalId
+    GET     /magic-link/{kind}[/{magicLinkId}]
+    DELETE  /magic-link/{kind}/{magicLinkId}
+
+``kind`` is ``provider`` (several providers), ``authentication`` (one) or
+``file-upload``. There is no update: delete a link and create another.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+import attrs
+
+from ._exceptions import ValidationError
+from ._onboarding import WIDGETS_SERVICE, LinkSettings, MagicLink, check_expires_in
+from ._resource import CredentialResource, path_segment, user_path
+from ._service import list_all
+
+if TYPE_CHECKING:
+    from ._session import LeafSession, _Timeouts
+
+__all__ = ["LINK_KINDS", "MagicLinks"]
+
+MAGIC_LINK_PATH: Final = "/magic-link"
+
+# The kinds of link in Leaf's paths, and the `widget` value of each.
+LINK_KINDS: Final = {
+    "provider": "PROVIDER",
+    "authentication": "AUTHENTICATION",
+    "file-upload": "FILEUPLOAD",
+}
+_BY_WIDGET: Final = {widget: kind for kind, widget in LINK_KINDS.items()}
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Leaf's own provider names ("JohnDeere", "All"...), passed on as they are.
+_LEAF_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
+
+
+class _LinkCreate(NamedTuple):
+    # A create, checked and built: what _send needs.
+    url: str
+    body: dict[str, Any]
+    idempotent: bool
+    filled: dict[str, Any]
+
+
+class MagicLinks:
+    """Magic Links of Leaf's widgets service, reached as ``leaf.magic_links``."""
+
+    def __init__(self, session: LeafSession) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<MagicLinks of {self._session!r}>"
+
+    @property
+    def _base(self) -> str:
+        return self._session.base_url + WIDGETS_SERVICE + MAGIC_LINK_PATH
+
+    # -- building (pure) ---------------------------------------------------
+
+    def link_name(self, provider: object) -> str:
+        """Return Leaf's Magic Link name of a provider.
+
+        Args:
+            provider: A ``CredentialResource``, a registered slug (``"cnhi"``),
+                or one of Leaf's own names (``"JohnDeere"``, ``"All"``),
+                which is passed on unchecked: Leaf's list of names grows.
+
+        Raises:
+            ValidationError: Leaf offers no Magic Link for the provider.
+            UnknownProviderError: The slug is not registered.
+        """
+        if isinstance(provider, str) and not _SLUG.fullmatch(provider):
+            if _LEAF_NAME.fullmatch(provider):
+                return provider
+            raise ValidationError(
+                f"a provider is a slug like 'john-deere' or Leaf's name like 'JohnDeere', "
+                f"got {provider!r}"
+            )
+        if not isinstance(provider, str | CredentialResource):
+            raise ValidationError(
+                f"a provider is a slug or a CredentialResource, got {type(provider).__name__}"
+            )
+        resource = self._session.resource(provider)
+        if resource.link_name is None:
+            raise ValidationError(f"Leaf offers no Magic Link for {resource.slug}")
+        return resource.link_name
+
+    def _build(
+        self,
+        user_id: object,
+        providers: Iterable[object] | None,
+        provider: object,
+        external_id: object,
+        name: object,
+        email: object,
+        expires_in: object,
+        settings: object,
+    ) -> _LinkCreate:
+        """Check a create's input and build its request; nothing is sent."""
+        if (user_id is None) == (external_id is None):
+            raise ValidationError("pass exactly one of user_id and external_id=")
+        if providers is not None and provider is not None:
+            raise ValidationError(
+                "pass providers= for a provider link or provider= for an authentication "
+                "link, not both"
+            )
+        body: dict[str, Any] = {}
+        filled: dict[str, Any] = {}
+        if provider is not None:
+            kind = "authentication"
+            body["provider"] = filled["provider"] = self.link_name(provider)
+        else:
+            kind = "provider"
+            if providers is not None:
+                if isinstance(providers, str | CredentialResource) or not isinstance(
+                    providers, Iterable
+                ):
+                    raise ValidationError("providers= must be a list of providers")
+                names = list(dict.fromkeys(self.link_name(p) for p in providers))
+                if not names:
+                    raise ValidationError("providers= must not be empty; leave it out for all")
+                body["allowedProviders"] = names
+                filled["allowed_providers"] = tuple(names)
+        filled["widget"] = LINK_KINDS[kind]
+        expires = check_expires_in(expires_in)
+        if expires is not None:
+            body["expiresIn"] = expires
+        if settings is not None:
+            if not isinstance(settings, LinkSettings):
+                raise ValidationError(
+                    f"settings= must be a LinkSettings, got {type(settings).__name__}"
+                )
+            body["settings"] = self._session._converter.unstructure(settings, LinkSettings)
+        if user_id is not None:
+            if name is not None or email is not None:
+                raise ValidationError(
+                    "name= and email= go with external_id= only; an existing Leaf user "
+                    "keeps its own"
+                )
+            filled["leaf_user_id"] = user_id
+            url = f"{self._base}{user_path(user_id)}/{kind}"
+            # Not resent when the outcome is unknown: each POST makes a link.
+            return _LinkCreate(url, body, False, filled)
+        if not isinstance(external_id, str) or not external_id.strip():
+            raise ValidationError("external_id= must be a non-empty string")
+        body["externalId"] = external_id
+        for key, value in (("name", name), ("email", email)):
+            if value is not None:
+                if not isinstance(value, str) or not value.strip():
+                    raise ValidationError(f"{key}= must be a non-empty string")
+                body[key] = value
+        # Leaf creates or reuses the Leaf user by externalId, so a resend
+        # never makes a second user; at worst it leaves an extra link,
+        # never handed out, that expires on its own.
+        return _LinkCreate(f"{self._base}/{kind}", body, True, filled)
+
+    def _kind(self, kind: object) -> str:
+        if isinstance(kind, str):
+            found = kind if kind in LINK_KINDS else _BY_WIDGET.get(kind)
+            if found is not None:
+                return found
+        raise ValidationError(
+            "kind must be one of " + ", ".join(map(repr, LINK_KINDS)) + f", got {kind!r}"
+        )
+
+    # -- the calls ---------------------------------------------------------
+
+    async def create(
+        self,
+        user_id: str | None = None,
+        *,
+        providers: Iterable[str | CredentialResource[Any, Any]] | None = None,
+        provider: str | CredentialResource[Any, Any] | None = None,
+        external_id: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        expires_in: int | None = None,
+        settings: LinkSettings | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> MagicLink:
+        """Create a Magic Link: a provider link, or with ``provider=`` an authentication link.
+
+        Args:
+            user_id: The existing Leaf user the credentials go to; or leave it
+                out and pass ``external_id``.
+            providers: The providers a provider link offers (slugs,
+                resources, or Leaf's names); left out, Leaf offers all.
+            provider: The one provider of an authentication link.
+            external_id: Your own id of the grower: Leaf creates the Leaf
+                user, or reuses the one with this ``externalId``.
+            name: The new Leaf user's name (with ``external_id`` only).
+            email: The new Leaf user's email (with ``external_id`` only).
+            expires_in: Seconds the link works, 900 to 31536000 (Leaf's
+                default: 900).
+            settings: How the page looks.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
+
+        Returns:
+            The link; what Leaf's short create answer leaves out of
+            ``leaf_user_id``, ``widget``, ``allowed_providers`` and
+            ``provider`` is filled from the request.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            NotFoundError: No such Leaf user.
+            TransportError, ServerError: For a link of an existing user, the
+                outcome is unknown (it is not sent twice blindly); list the
+                links before creating another.
+            LeafError: Any other failure; see the exception tree.
+        """
+        built = self._build(
+            user_id, providers, provider, external_id, name, email, expires_in, settings
+        )
+        link, _ = await self._send(built, self._session._timeouts_for(timeout, connect_timeout))
+        return link
+
+    async def _send(self, built: _LinkCreate, timeouts: _Timeouts) -> tuple[MagicLink, int]:
+        session = self._session
+        answer = await session._request(
+            "POST", built.url, timeouts, data=json.dumps(built.body).encode(),
+            idempotent=built.idempotent,
+        )  # fmt: skip
+        link = session._decode_object(MagicLink, answer, "POST", built.url)
+        missing = {key: value for key, value in built.filled.items() if getattr(link, key) is None}
+        return (attrs.evolve(link, **missing) if missing else link), answer.attempts
+
+    async def list(
+        self,
+        kind: str = "provider",
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> builtins.list[MagicLink]:
+        """Return every Magic Link of a kind.
+
+        Args:
+            kind: ``"provider"``, ``"authentication"`` or ``"file-upload"``.
+
+        Raises:
+            ValidationError: ``kind`` is not one of them; nothing was sent.
+            DecodeError: The answer is not a JSON array of links.
+            LeafError: Any other failure; see the exception tree.
+        """
+        url = f"{self._base}/{self._kind(kind)}"
+        session = self._session
+        return await list_all(
+            session, url, MagicLink, "magic links", session._timeouts_for(timeout, connect_timeout)
+        )
+
+    async def get(
+        self,
+        kind: str,
+        link_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> MagicLink:
+        """Return one Magic Link, with its usage.
+
+        Args:
+            kind: ``"provider"``, ``"authentication"`` or ``"file-upload"``.
+            link_id: The link's id.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            NotFoundError: No such link.
+            LeafError: Any other failure; see the exception tree.
+        """
+        url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
+        session = self._session
+        answer = await session._request("GET", url, session._timeouts_for(timeout, connect_timeout))
+        return session._decode_object(MagicLink, answer, "GET", url)
+
+    async def delete(
+        self,
+        kind: str,
+        link_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        """Delete a Magic Link; its page stops working.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            NotFoundError: There was no such link.
+            LeafError: Any other failure; see the exception tree.
+        """
+        url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
+        session = self._session
+        await session._request("DELETE", url, session._timeouts_for(timeout, connect_timeout))
