@@ -150,7 +150,8 @@ def webhook_path(webhook_id: object) -> str:
     """Return ``/alerts/webhooks/{webhook_id}`` with the id percent-encoded as one segment.
 
     Raises:
-        ValidationError: The id is not a non-empty string, or is ``.``/``..``.
+        ValidationError: The id is not a non-empty string, is ``.``/``..``,
+            or holds a lone surrogate.
     """
     if not isinstance(webhook_id, str):
         raise ValidationError(f"a webhook id must be a string, got {type(webhook_id).__name__}")
@@ -159,7 +160,13 @@ def webhook_path(webhook_id: object) -> str:
     if webhook_id in {".", ".."}:
         raise ValidationError(f"{webhook_id!r} is not a valid webhook id")
     # As for user ids: safe="" keeps "/", "?", "#" and "%" inside the segment.
-    return f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}"
+    try:
+        return f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}"
+    except UnicodeEncodeError as exc:
+        # A lone surrogate has no UTF-8 form, so no URL can carry it.
+        raise ValidationError(
+            f"a webhook id must be valid Unicode text (a lone surrogate at position {exc.start})"
+        ) from None
 
 
 # -- signatures --------------------------------------------------------------
