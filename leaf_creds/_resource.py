@@ -11,7 +11,7 @@ import re
 import typing
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -19,7 +19,8 @@ import attrs
 from ._converter import default_converter
 from ._exceptions import ValidationError
 from ._fields import is_secret, wire_name
-from ._models import ClientEnvironment, CredentialRecord
+from ._models import ClientEnvironment
+from ._onboarding import AppKeySpec
 
 if TYPE_CHECKING:
     import cattrs
@@ -27,46 +28,74 @@ if TYPE_CHECKING:
 __all__ = [
     "CreateField",
     "CredentialResource",
+    "path_segment",
     "to_client_environment",
     "user_path",
 ]
 
 S = TypeVar("S")
-R = TypeVar("R", bound=CredentialRecord)
+
+
+class RecordLike(Protocol):
+    """What a record class offers: Leaf's ``id`` and ``status`` (``CredentialRecord`` has both)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+R = TypeVar("R", bound=RecordLike)
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # What quote(safe="") leaves as is: ids made only of these (UUIDs) skip it.
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
 _DOTS = frozenset({".", ".."})
+_RECORD_FIELDS = frozenset({"id", "status"})
+# Leaf's Magic Link provider names: JohnDeere, CNHIFieldOps...
+_LINK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 def user_path(user_id: object) -> str:
     """Return ``/users/{user_id}`` with the id percent-encoded as one segment.
 
     Raises:
-        ValidationError: The id is not a non-empty string, is ``.``/``..``,
-            which no encoding can keep from changing the URL's meaning, or
-            holds a lone surrogate, which UTF-8 cannot encode.
+        ValidationError: The id is not a non-empty string, or is ``.``/``..``,
+            which no encoding can keep from changing the URL's meaning.
     """
     if type(user_id) is str and _UNRESERVED.fullmatch(user_id) and user_id not in _DOTS:
         return "/users/" + user_id  # the common case (UUIDs): one regex, no quoting
-    if not isinstance(user_id, str):
-        raise ValidationError(
-            f"a Leaf user id must be a string, got {type(user_id).__name__}"
-        )
-    if not user_id.strip():
-        raise ValidationError("a Leaf user id must not be empty")
-    if user_id in _DOTS:
-        raise ValidationError(f"{user_id!r} is not a valid Leaf user id")
-    # safe="" makes "/", "?", "#" and "%" escapes too, so the id is always
+    return "/users/" + path_segment(user_id, "Leaf user id")
+
+
+def path_segment(value: object, what: str) -> str:
+    """Return ``value`` percent-encoded as exactly one path segment.
+
+    Args:
+        value: The id or name to put in a path.
+        what: What it is, for the error message (e.g. ``"Leaf user id"``).
+
+    Raises:
+        ValidationError: The value is not a non-empty string, is
+            ``.``/``..``, which no encoding can keep from changing the URL's
+            meaning, or holds a lone surrogate, which UTF-8 cannot encode.
+    """
+    article = "an" if what[:1].lower() in "aeiou" else "a"
+    if not isinstance(value, str):
+        raise ValidationError(f"{article} {what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(f"{article} {what} must not be empty")
+    if value in _DOTS:
+        raise ValidationError(f"{value!r} is not a valid {what}")
+    # safe="" makes "/", "?", "#" and "%" escapes too, so the value is always
     # exactly one path segment of the URL that was meant.
     try:
-        return "/users/" + quote(user_id, safe="")
+        return quote(value, safe="")
     except UnicodeEncodeError as exc:
         # A lone surrogate (json.loads('"\\ud800"'), or a non-UTF-8 byte of
         # argv) has no UTF-8 form, so no URL can carry it.
         raise ValidationError(
-            "a Leaf user id must be valid Unicode text "
+            f"{article} {what} must be valid Unicode text "
             f"(a lone surrogate at position {exc.start})"
         ) from None
 
@@ -116,16 +145,23 @@ class CredentialResource(Generic[S, R]):
         record: The attrs class of what GET and POST return; a subclass of
             :class:`CredentialRecord`.
         name: A display name; the slug when not given.
+        app_key: How the provider's application keys are stored at Leaf
+            (:class:`AppKeySpec`), or ``None`` when Leaf takes none.
+        link_name: Leaf's name for the provider in Magic Links (e.g.
+            ``"JohnDeere"``), or ``None`` when Leaf offers no Magic Link.
 
     Raises:
         ValidationError: The slug is not lowercase words joined by ``-``, or
-            the classes are not attrs classes.
+            the classes are not attrs classes, or ``app_key`` or
+            ``link_name`` is of the wrong kind.
     """
 
     slug: str
     schema: type[S]
     record: type[R]
     name: str = attrs.field(default="")
+    app_key: AppKeySpec[Any] | None = attrs.field(default=None, kw_only=True)
+    link_name: str | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         slug: object = self.slug
@@ -135,12 +171,20 @@ class CredentialResource(Generic[S, R]):
             )
         if not attrs.has(self.schema):
             raise ValidationError(f"schema {self.schema!r} is not an attrs class")
-        if not (attrs.has(self.record) and issubclass(self.record, CredentialRecord)):
+        # Any attrs class with Leaf's two always-present fields will do;
+        # subclassing CredentialRecord is the easy way to get them.
+        if not (attrs.has(self.record) and _RECORD_FIELDS <= attrs.fields_dict(self.record).keys()):
             raise ValidationError(
-                f"record {self.record!r} must be an attrs subclass of CredentialRecord"
+                f"record {self.record!r} must be an attrs class with 'id' and 'status' "
+                "fields (e.g. a subclass of CredentialRecord)"
             )
         if not self.name:
             object.__setattr__(self, "name", self.slug)
+        if self.app_key is not None and not isinstance(self.app_key, AppKeySpec):
+            raise ValidationError(f"app_key must be an AppKeySpec, got {self.app_key!r}")
+        link: object = self.link_name
+        if link is not None and not (isinstance(link, str) and _LINK_NAME.fullmatch(link)):
+            raise ValidationError(f"link_name must be a name like 'JohnDeere', got {link!r}")
 
     def __repr__(self) -> str:
         return f"<CredentialResource {self.slug!r}>"
@@ -217,6 +261,9 @@ class CredentialResource(Generic[S, R]):
             raise ValidationError(
                 f"{self.slug} credentials must be a JSON object, got {type(body).__name__}"
             )
+        import cattrs  # loaded lazily, see _converter.py
+
+        converter = converter or default_converter()
         known = {f.wire for f in self.fields}
         problems = [f"unknown field @ $.{key}" for key in body if key not in known]
         problems += [
@@ -224,16 +271,39 @@ class CredentialResource(Generic[S, R]):
             for f in self.fields
             if f.required and f.wire not in body
         ]
-        if problems:
-            raise self._invalid(problems)
-        import cattrs  # loaded lazily, see _converter.py
+        failure: Exception | None = None
+        if not problems:
+            try:
+                credentials: S = converter.structure(dict(body), self.schema)
+            except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+                failure = exc
+            else:
+                return self.validate(credentials)  # lists every bad value at once
+        problems += self._field_problems(body, converter)
+        if not problems and failure is not None:
+            problems = self._explain(failure)  # the class's own validators, say
+        raise self._invalid(problems)
 
-        try:
-            credentials: S = (converter or default_converter()).structure(dict(body), self.schema)
-        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            raise self._invalid(self._explain(exc)) from None
-        self.validate(credentials)
-        return credentials
+    def _field_problems(self, body: Mapping[str, Any], converter: cattrs.Converter) -> list[str]:
+        """Check each field of a body on its own: one bad value must not hide the others."""
+        import cattrs
+
+        problems = []
+        for name, wire, required, wants_str in self._checks:
+            if wire not in body:
+                continue
+            type_ = self._types.get(name)
+            value = body[wire]
+            if type_ is not None:
+                try:
+                    value = converter.structure(value, type_)
+                except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+                    problems += self._explain_field(exc, wire, type_)
+                    continue
+            problem = _value_problem(value, required, wants_str)
+            if problem is not None:
+                problems.append(f"{problem} @ $.{wire}")
+        return problems
 
     def validate(self, credentials: object) -> S:
         """Check a create schema instance before it is sent.
@@ -252,14 +322,9 @@ class CredentialResource(Generic[S, R]):
             )
         problems = []
         for name, wire, required, wants_str in self._checks:
-            value = getattr(credentials, name)
-            if value is None:
-                if required:
-                    problems.append(f"required field is None @ $.{wire}")
-            elif wants_str and not isinstance(value, str):
-                problems.append(f"expected a string, got {type(value).__name__} @ $.{wire}")
-            elif isinstance(value, str) and not value.strip():
-                problems.append(f"must not be empty @ $.{wire}")
+            problem = _value_problem(getattr(credentials, name), required, wants_str)
+            if problem is not None:
+                problems.append(f"{problem} @ $.{wire}")
         if problems:
             raise self._invalid(problems)
         return credentials
@@ -268,6 +333,13 @@ class CredentialResource(Generic[S, R]):
         return ValidationError(
             f"invalid {self.slug} credentials: " + "; ".join(problems), errors=problems
         )
+
+    def _explain_field(self, exc: Exception, wire: str, type_: Any) -> list[str]:
+        import cattrs
+
+        if isinstance(exc, cattrs.BaseValidationError):
+            return cattrs.transform_error(exc, path=f"$.{wire}", format_exception=_describe)
+        return [f"{_describe(exc, type_)} @ $.{wire}"]
 
     def _explain(self, exc: Exception) -> list[str]:
         import cattrs
@@ -283,6 +355,17 @@ class CredentialResource(Generic[S, R]):
 
 
 _UnionType = type(int | None)
+
+
+def _value_problem(value: object, required: bool, wants_str: bool) -> str | None:
+    """Say what is wrong with one create field's value, or return None."""
+    if value is None:
+        return "required field is None" if required else None
+    if wants_str and not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if isinstance(value, str) and not value.strip():
+        return "must not be empty"
+    return None
 
 
 def _describe(exc: BaseException, type_: type[Any] | None) -> str:
