@@ -88,11 +88,14 @@ class Elements(HTMLParser):
         super().__init__()
         self.by_id: dict[str, dict[str, str | None]] = {}
         self.text: dict[str, str] = {}
+        self.hidden: list[tuple[str, str]] = []
         self._open: list[str] = []
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden":
+            self.hidden.append((str(found.get("name")), str(found.get("value"))))
         element_id = found.get("id")
         if element_id:
             self.by_id[element_id] = {**found, "tag": tag}
@@ -795,6 +798,47 @@ class TestMagicLinkPage:
 
         stored = leaf_fake.credential(user, lc.JOHN_DEERE) or {}
         assert ("OK", "jd-app-id") == (stored["status"], stored["clientKey"])
+
+    async def test_a_grower_disconnects_where_the_link_allows_it(
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, user: str
+    ) -> None:
+        """With disconnectEnabled the page offers Disconnect, which deletes the credential."""
+        leaf_fake.onboarding.add_app_key("JohnDeere", "A", JD_KEYS, environment="PRODUCTION")
+        plain = await new_link(client, leaf_fake, user)
+        created = await new_link(client, leaf_fake, user, settings={"disconnectEnabled": True})
+        leaf_fake.onboarding.connect(created["id"], "JohnDeere")
+
+        _, without = await self.open_page(client, leaf_fake, plain["link"])
+        _, landing = await self.open_page(client, leaf_fake, created["link"])
+        form = landing.by_id["disconnect-form-JohnDeere"]
+        session = str(without.by_id["provider-JohnDeere"]["href"]).partition("session=")[2]
+        async with client.post(
+            f"{plain['link']}/JohnDeere/disconnect", data={"session": session}
+        ) as response:
+            refused = response.status
+        async with client.get(leaf_fake.url + str(form["action"])) as response:
+            get = response.status
+        stored = leaf_fake.credential(user, lc.JOHN_DEERE)
+        answer, result = await self.submit(client, leaf_fake, landing, "disconnect-form-JohnDeere")
+        again, _ = await self.submit(client, leaf_fake, landing, "disconnect-form-JohnDeere")
+
+        assert "disconnect-form-JohnDeere" not in without.by_id
+        assert (403, 405) == (refused, get)
+        assert stored is not None
+        assert (200, 200) == (answer.status, again.status)
+        assert "DISCONNECTED" == result.by_id["result"]["data-status"]
+        assert leaf_fake.credential(user, lc.JOHN_DEERE) is None
+
+    async def submit(
+        self, client: aiohttp.ClientSession, fake: FakeLeaf, page: Elements, form_id: str
+    ) -> tuple[Answer, Elements]:
+        """Post a page's form with its hidden session, as a browser would."""
+        session = next(v for k, v in page.hidden if k == "session")
+        async with client.post(
+            fake.url + str(page.by_id[form_id]["action"]), data={"session": session}
+        ) as response:
+            answer = Answer(response.status, response.headers, await response.read())
+        return answer, Elements(answer.text)
 
     async def test_the_page_shows_the_settings(
         self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, user: str

@@ -34,6 +34,8 @@ lists them too):
   it); a grower who withholds organization access on the consent form leaves
   it ``MISSING_PERMISSION``, which logs its event and sends the
   ``credentialsLimitedPermission`` alert, as a status change does;
+- with ``disconnectEnabled`` a connected provider shows a Disconnect button,
+  which deletes the credential (no alert);
 - an API key lists in full (so a client can find the id of a key it just
   created), with ``revokedAt`` only once revoked; revoking twice is a 204.
 """
@@ -765,7 +767,8 @@ class FakeOnboarding:
     async def _page(self, request: web.Request, path: str) -> web.Response:
         segments = _segments(path[len(MAGIC_LINK_PAGE) :])
         try:
-            if not segments or len(segments) > 2:
+            disconnect = len(segments) == 3 and segments[2] == "disconnect"
+            if not segments or len(segments) > 2 + disconnect:
                 raise Problem(404, "There is no such link.")
             entry = self._links.get(segments[0])
             if entry is None:
@@ -773,7 +776,7 @@ class FakeOnboarding:
             if len(segments) == 1:
                 _allow(request, "GET")
                 return self._landing(request, entry)
-            _allow(request, "GET", "POST")
+            _allow(request, *(("POST",) if disconnect else ("GET", "POST")))
             name = segments[1]
             session = (await request.post()).get("session") if request.method == "POST" else None
             if not isinstance(session, str):
@@ -783,6 +786,8 @@ class FakeOnboarding:
                 raise Problem(403, "Open the link again to start over.")
             if name not in self._offered(entry):
                 raise Problem(404, f"{html.escape(name)} is not offered on this link.")
+            if disconnect:
+                return self._disconnected(entry, name, session)
             if request.method == "GET":
                 return _page(entry, _consent_form(entry, name, session, self._label(name)))
             return await self._consented(request, entry, name, session)
@@ -809,6 +814,13 @@ class FakeOnboarding:
             connected = self._state.peek(entry.leaf_user_id, LINK_PROVIDERS[name]) is not None
             href = f"{MAGIC_LINK_PAGE}/{entry.id}/{name}?session={quote(session)}"
             mark = f' <span id="connected-{name}">connected</span>' if connected else ""
+            if connected and entry.settings.get("disconnectEnabled"):
+                action = html.escape(f"{MAGIC_LINK_PAGE}/{entry.id}/{name}/disconnect")
+                mark += (
+                    f'<form id="disconnect-form-{name}" method="post" action="{action}">'
+                    f'<input type="hidden" name="session" value="{html.escape(session)}">'
+                    f'<button id="disconnect-{name}" type="submit">Disconnect</button></form>'
+                )
             items.append(
                 f'<li><a id="provider-{name}" href="{html.escape(href)}">'
                 f"{html.escape(self._label(name))}</a>{mark}</li>"
@@ -816,6 +828,21 @@ class FakeOnboarding:
         if items:
             parts.append('<ul id="providers">' + "".join(items) + "</ul>")
         return _page(entry, "\n".join(parts))
+
+    def _disconnected(self, entry: _MagicLink, name: str, session: str) -> web.Response:
+        """Delete the link's user's credential for a provider, as Leaf's Disconnect does."""
+        if not entry.settings.get("disconnectEnabled"):
+            raise Problem(403, "Disconnecting is not enabled on this link.")
+        slug = LINK_PROVIDERS[name]
+        if self._state.peek(entry.leaf_user_id, slug) is not None:
+            self._state.delete_credential(entry.leaf_user_id, slug)
+        back = f"{MAGIC_LINK_PAGE}/{entry.id}?session={quote(session)}"
+        return _page(
+            entry,
+            f'<p id="result" data-status="DISCONNECTED">'
+            f"{html.escape(self._label(name))} is disconnected.</p>\n"
+            f'<p><a id="back" href="{html.escape(back)}">Back</a></p>',
+        )
 
     async def _consented(
         self, request: web.Request, entry: _MagicLink, name: str, session: str
