@@ -94,26 +94,58 @@ class TestLoneSurrogates:
         line = {"op": "get", "provider": "sentera", "leafUserId": LONE}
         good = {"op": "get", "provider": "sentera", "leafUserId": "u1"}
         plan.write_text(json.dumps(line) + "\n" + json.dumps(good) + "\n", encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEAF_")}
-        env["LEAF_TOKEN"] = "t"
 
-        proc = await asyncio.create_subprocess_exec(
-            LEAF_CREDS,
-            "apply",
-            "--dry-run",
-            str(plan),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        stdout, stderr = await proc.communicate()
+        code, output = await dry_run(plan)
 
-        assert 2 == proc.returncode
-        assert b"Traceback" not in stderr + stdout
-        assert b"leafUserId" in stderr + stdout
+        assert 2 == code
+        assert b"Traceback" not in output
+        assert b"leafUserId" in output
+
+
+async def dry_run(plan: Path, *options: str) -> tuple[int | None, bytes]:
+    """Run `leaf-creds apply --dry-run` on a plan; return its exit code and all its output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAF_")}
+    env["LEAF_TOKEN"] = "t"
+    proc = await asyncio.create_subprocess_exec(
+        LEAF_CREDS,
+        "apply",
+        "--dry-run",
+        *options,
+        str(plan),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    stdout, stderr = await proc.communicate()
+    return proc.returncode, stdout + stderr
 
 
 class TestDeepJson:
+    async def test_plan_line(self, tmp_path: Path) -> None:
+        """`apply --dry-run` reports a plan line nested past the recursion limit, exit 2."""
+        plan = tmp_path / "plan.jsonl"
+        plan.write_bytes(
+            b'{"op": "get", "provider": "sentera", "leafUserId": "u1", "x": ' + DEEP + b"}\n"
+        )
+
+        code, output = await dry_run(plan)
+
+        assert 2 == code
+        assert b"Traceback" not in output
+        assert b"nested too deeply" in output
+
+    async def test_results_line(self, tmp_path: Path) -> None:
+        """A results line nested past the recursion limit is unreadable, so its line runs again."""
+        plan = tmp_path / "plan.jsonl"
+        plan.write_text('{"op": "get", "provider": "sentera", "leafUserId": "u1"}\n')
+        results = tmp_path / "results.jsonl"
+        results.write_bytes(b'{"line": 1, "ok": true, "x": ' + DEEP + b"}\n")
+
+        code, output = await dry_run(plan, "--resume", str(results))
+
+        assert 0 == code
+        assert b"Traceback" not in output
+
     async def test_2xx_body(self, http: LeafMock) -> None:
         """A 2xx body nested past the recursion limit is a DecodeError."""
         http.get(UM + "/users/u1/sentera-credentials", body=DEEP)

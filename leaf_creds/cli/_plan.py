@@ -156,6 +156,8 @@ def parse_entry(
     except json.JSONDecodeError as exc:
         # The position only: the text may hold a secret.
         raise PlanError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:  # arrays or objects nested past Python's recursion limit
+        raise PlanError("JSON nested too deeply to read") from None
     if not isinstance(entry, dict):
         raise PlanError(f"expected a JSON object, got {type(entry).__name__}")
     if not check:
@@ -400,7 +402,7 @@ def read_done(path: str, *, max_line: int) -> Resume:
                 written = written or not text.isspace()
                 try:
                     entry = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):
                     unreadable += text.strip() != ""
                     continue
                 if not isinstance(entry, dict):
