@@ -303,7 +303,9 @@ class TestResumeCost:
         assert proc.stdout is not None
         written: list[bytes] = []
         while sum(b'"ok"' in line for line in written) < 6:
-            written.append(await proc.stdout.readline())
+            line = await proc.stdout.readline()
+            assert line, "the run ended before six outcomes"
+            written.append(line)
         proc.kill()
         written.append(await proc.stdout.read())  # what it had written before it died
         await proc.wait()
