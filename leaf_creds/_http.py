@@ -100,7 +100,14 @@ def _not_json(
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except RecursionError:
+        # Parsed just under the recursion limit, then dumped a few frames
+        # deeper: a hostile field, summed up rather than shown.
+        return f"(a JSON {type(value).__name__} nested too deeply to show)"
 
 
 def api_error(

@@ -162,6 +162,30 @@ class TestDeepJson:
 
         assert 400 == caught.value.status
 
+    async def test_error_field_just_parsed(self) -> None:
+        """A problem field nested just under the limit (parsed, too deep to dump) is summed up."""
+        depth = {"n": 0}
+
+        async def handle(request: web.Request) -> web.Response:
+            nested = b"[" * depth["n"] + b"]" * depth["n"]
+            return web.Response(status=400, body=b'{"detail": ' + nested + b"}")
+
+        runner = await serve(handle)
+        details = set()
+        try:
+            async with lc.LeafSession(token="t", base_url=url_of(runner)) as leaf:
+                # Somewhere in this range, parsing still fits under the limit
+                # and dumping a few frames deeper does not.
+                for n in range(500, 1000):
+                    depth["n"] = n
+                    with pytest.raises(lc.BadRequestError) as caught:
+                        await leaf.get(lc.SENTERA, "u1")
+                    details.add((caught.value.detail or "")[:6])
+        finally:
+            await runner.cleanup()
+
+        assert "(a JSO" in details
+
     async def test_login_answer(self, http: LeafMock) -> None:
         """A login answer nested past the recursion limit is a DecodeError."""
         http.post(BASE + "/api/authenticate", body=DEEP)
