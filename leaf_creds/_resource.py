@@ -142,8 +142,9 @@ class CredentialResource(Generic[S, R]):
         slug: The provider's slug in Leaf's paths, e.g. ``"sentera"`` for
             ``/users/{id}/sentera-credentials``.
         schema: The attrs class of the create body.
-        record: The attrs class of what GET and POST return; a subclass of
-            :class:`CredentialRecord`.
+        record: The attrs class of what GET and POST return: any attrs
+            class with ``id`` and ``status`` fields, such as a subclass of
+            :class:`CredentialRecord` (which adds ``created_time``).
         name: A display name; the slug when not given.
         app_key: How the provider's application keys are stored at Leaf
             (:class:`AppKeySpec`), or ``None`` when Leaf takes none.
@@ -152,7 +153,8 @@ class CredentialResource(Generic[S, R]):
 
     Raises:
         ValidationError: The slug is not lowercase words joined by ``-``, or
-            the classes are not attrs classes, or ``app_key`` or
+            the classes are not attrs classes, or the record lacks ``id`` or
+            ``status``, or ``app_key`` or
             ``link_name`` is of the wrong kind.
     """
 
@@ -227,7 +229,8 @@ class CredentialResource(Generic[S, R]):
     @cached_property
     def record_secrets(self) -> frozenset[str]:
         """The attribute names of the record that hold secrets."""
-        return frozenset(a.name for a in attrs.fields(self.record) if is_secret(a))
+        record: Any = self.record  # an attrs class, checked in __attrs_post_init__
+        return frozenset(a.name for a in attrs.fields(record) if is_secret(a))
 
     def path(self, user_id: str) -> str:
         """Return the credential's path under the User Management API.

@@ -54,9 +54,10 @@ from ._exceptions import (
 )
 from ._http import OversizedBody, api_error, parse_json
 from ._models import CredentialEvent, CredentialRecord
+from ._pacing import Pacer
 from ._registry import Registry, default_registry
-from ._resource import CredentialResource
-from ._retry import RETRYABLE_STATUSES, RetryPolicy
+from ._resource import CredentialResource, RecordLike
+from ._retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy
 from ._users import (
     MAX_PAGE_SIZE,
     LeafUser,
@@ -91,7 +92,7 @@ LOGIN_PATH: Final = "/api/authenticate"
 log = logging.getLogger("leaf_creds")
 
 S = TypeVar("S")
-R = TypeVar("R", bound=CredentialRecord)
+R = TypeVar("R", bound=RecordLike)
 T = TypeVar("T")
 
 # Statuses that say the server did not process the request, so even a POST
@@ -168,6 +169,16 @@ def _byte_count(name: str, value: object) -> int:
     return value
 
 
+def _rate(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < float("inf")
+    ):
+        raise ValidationError(f"{name} must be a positive number of requests/s, got {value!r}")
+    return float(value)
+
+
 def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -207,6 +218,10 @@ class LeafSession:
             decompression (16 MiB by default, far above any Leaf answer); a
             2xx past it raises ``ResponseTooLargeError``, an error answer is
             cut at it.
+        rate_limit: The most requests per second the session ever starts,
+            retries and 429 resends included (starts spaced ``1/rate``
+            apart). Below it, the session paces itself after Leaf's 429s
+            either way (see the README's "Rate limits").
 
     Exactly one of ``token``, ``username``/``password`` and
     ``token_provider`` must be given.
@@ -232,6 +247,7 @@ class LeafSession:
         converter: cattrs.Converter | None = None,
         allow_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        rate_limit: float | None = None,
     ) -> None:
         url = _check_base_url(base_url, allow_http)
         self._max_response_bytes = _byte_count("max_response_bytes", max_response_bytes)
@@ -246,6 +262,9 @@ class LeafSession:
         self._retry = retry if retry is not None else RetryPolicy()
         if not isinstance(self._retry, RetryPolicy):
             raise ValidationError("retry must be a RetryPolicy")
+        # One pacing and one retry budget for every request of the session.
+        self._pacer = Pacer(None if rate_limit is None else _rate("rate_limit", rate_limit))
+        self._budget = RetryBudget(self._retry)
         self._registry = registry if registry is not None else default_registry()
         self._converter = converter if converter is not None else make_converter()
         self._headers = {
@@ -348,6 +367,11 @@ class LeafSession:
         return self._retry
 
     @property
+    def rate_limit(self) -> float | None:
+        """The hard ceiling on requests started per second, or None."""
+        return self._pacer.ceiling
+
+    @property
     def max_response_bytes(self) -> int:
         """The longest answer body this session reads, after decompression."""
         return self._max_response_bytes
@@ -447,7 +471,7 @@ class LeafSession:
         *,
         timeout: float | None = None,
         connect_timeout: float | None = None,
-    ) -> CredentialRecord:
+    ) -> RecordLike:
         """Return a Leaf user's credential for a provider.
 
         Args:
@@ -469,7 +493,7 @@ class LeafSession:
             timeouts = self._timeouts_for(timeout, connect_timeout)
         url = self._user_management + resource.path(user_id)
         answer = await self._request("GET", url, timeouts)
-        record: CredentialRecord = self._decode_object(resource.record, answer, "GET", url)
+        record: RecordLike = self._decode_object(resource.record, answer, "GET", url)
         return record
 
     @overload
@@ -500,7 +524,7 @@ class LeafSession:
         *,
         timeout: float | None = None,
         connect_timeout: float | None = None,
-    ) -> CredentialRecord:
+    ) -> RecordLike:
         """Attach credentials for a provider to a Leaf user.
 
         Args:
@@ -875,6 +899,11 @@ class LeafSession:
         attempt = retries = 0
         replayed_401 = False
         maybe_applied = False
+        pacer = self._pacer
+        budget = self._budget
+        paced_until: float | None = None  # set by the first 429
+        throttled: APIError | None = None  # the last 429
+        slot = 0.0
         while True:
             attempt += 1
             headers: CIMultiDict[str] | None
@@ -892,6 +921,14 @@ class LeafSession:
             else:
                 token = await self._auth.token()
                 headers = self._headers_for(token, data is not None)
+            if pacer.engaged:
+                # A ceiling, or a 429 met: wait for this request's turn.
+                turn = await pacer.acquire(paced_until)
+                if turn is None and throttled is not None:
+                    raise throttled  # its turn would come after rate_limit_max_wait
+                slot = turn or 0.0
+            else:
+                pacer.sent += 1
             http = self._session
             if http is None:
                 http = self._http()
@@ -927,6 +964,8 @@ class LeafSession:
                 failure: LeafError = lost
                 # Not sent at all, or sent with an unknown outcome.
                 unknown = lost.sent is not False
+                if not unknown:
+                    budget.unreachable()
                 retry_after = None
             else:
                 if debug:
@@ -940,7 +979,11 @@ class LeafSession:
                     )
                 status = answer.status
                 if status < 300:
+                    if budget.short:
+                        budget.succeeded()
                     return answer
+                if budget.refused:
+                    budget.answered()
                 if (
                     status == 401
                     and token is not None
@@ -960,6 +1003,22 @@ class LeafSession:
                 error = self._api_error(method, url, answer, token, secrets)
                 error.attempts = attempt
                 failure = error
+                if status == 429:
+                    # Not processed, and not a fault: the request waits its
+                    # turn in the session's pacing, which this 429 slows
+                    # down, and is sent again (a POST too), spending none of
+                    # max_retries, until rate_limit_max_wait has passed.
+                    throttled = error
+                    retry_after = error.retry_after
+                    pacer.throttled(slot, retry_after)
+                    now = time.monotonic()
+                    if paced_until is None:
+                        paced_until = now + policy.rate_limit_max_wait
+                    if now >= paced_until or (
+                        retry_after is not None and retry_after > policy.retry_after_max
+                    ):
+                        raise error
+                    continue
                 if status not in RETRYABLE_STATUSES:
                     raise error
                 unknown = status not in _NOT_PROCESSED
@@ -975,6 +1034,14 @@ class LeafSession:
             if retry_after is not None and retry_after > policy.retry_after_max:
                 raise failure
             if not idempotent and unknown and reconcile is None:
+                raise failure
+            if not budget.spend(
+                policy.timeout_retry_cost
+                if isinstance(failure, RequestTimeoutError)
+                else policy.retry_cost
+            ):
+                # In an outage, retries only multiply the load: fail fast.
+                log.debug("%s %s: not retried, the retry budget is empty", method, _shown(url))
                 raise failure
             delay = retry_after if retry_after is not None else policy.backoff(retries + 1)
             retries += 1

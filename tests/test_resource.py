@@ -133,4 +133,7 @@ class TestOwnProvider:
         error: object = info.value
         assert isinstance(error, ValueError)
         assert isinstance(error, lc.LeafError)
-        assert ("required field missing @ $.farmCode",) == info.value.errors
+        assert (
+            "required field missing @ $.farmCode",
+            "invalid value for type, expected str @ $.apiKey",
+        ) == info.value.errors

@@ -15,7 +15,7 @@ from tests.conftest import BASE, UM, LeafMock, sent, total_requests
 
 SENTERA_URL = UM + "/users/u1/sentera-credentials"
 CNHI_URL = UM + "/users/u1/cnhi-credentials"
-NO_RETRY = lc.RetryPolicy(max_retries=0)
+NO_RETRY = lc.RetryPolicy(max_retries=0, rate_limit_max_wait=0)
 
 SENTERA_ANSWER = {
     "id": "5f0c1b5e-0000-4000-8000-000000000001",
@@ -477,6 +477,8 @@ class TestBadInput:
             "unknown field @ $.extra",
             "required field missing @ $.subscriptionKey",
             "required field missing @ $.refreshToken",
+            "invalid value for type, expected str @ $.clientSecret",
+            "must be one of STAGE, PRODUCTION @ $.clientEnvironment",
         } == set(info.value.errors)
         assert 0 == total_requests(http)
 

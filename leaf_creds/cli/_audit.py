@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, TextIO
 
 from .._bulk import DEFAULT_CONCURRENCY, Events, Get, Outcome
-from .._exceptions import NotFoundError
-from .._models import CredentialRecord, CredentialStatus
+from .._exceptions import LeafError, NotFoundError
+from .._models import CredentialStatus
+from .._resource import user_path
 from .._session import LeafSession
 from ._output import JsonLines, error_json, provider_slug
 from ._progress import ProgressBar, ProgressMode
 
-__all__ = ["ERROR", "NO_CREDENTIAL", "audit", "print_table"]
+__all__ = ["ERROR", "NO_CREDENTIAL", "NO_USER", "audit", "print_table"]
 
 NO_CREDENTIAL = "NO_CREDENTIAL"  # GET answered 404: the user has none for this provider
+NO_USER = "NO_USER"  # a --user id that GET /users/{id} answers 404 for: no such Leaf user
 ERROR = "ERROR"  # the GET failed otherwise; the report line says why
 
 
@@ -33,6 +36,12 @@ async def audit(
 ) -> tuple[Counter[tuple[str, str]], int]:
     """Read every (user, provider) credential; write one report line for each.
 
+    Each user named in ``users`` is looked up first (``GET /users/{id}``):
+    a credential GET answers 404 alike for a user without that credential
+    and for no user at all, and Leaf's docs do not say how to tell the two
+    apart. A user Leaf does not know gets ``NO_USER`` lines (and counts as
+    a failure) instead of a ``NO_CREDENTIAL`` for every provider.
+
     Args:
         providers: Provider slugs; every registered one when empty.
         users: Leaf user ids; every user of the account (``leaf.users()``)
@@ -44,14 +53,24 @@ async def audit(
         The counts by ``(provider, status)``, and the number of failures.
     """
     slugs = list(providers) or [resource.slug for resource in leaf.registry]
-    total = len(users) * len(slugs) if users else None
     counts: Counter[tuple[str, str]] = Counter()
     failures = 0
     unhealthy: list[dict[str, Any]] = []
+    missing = await _unknown_users(leaf, users, concurrency) if users else set()
+    for user_id in (user_id for user_id in dict.fromkeys(users) if user_id in missing):
+        err.write(f"audit: Leaf user {user_id!r} does not exist\n")
+        failures += 1
+        for slug in slugs:
+            counts[slug, NO_USER] += 1
+            report.write({"leafUserId": user_id, "provider": slug, "status": NO_USER})
+    known = [user_id for user_id in users if user_id not in missing]
+    if users and not known:
+        return counts, failures
+    total = len(known) * len(slugs) if users else None
 
     async def gets() -> AsyncIterator[Get]:
         if users:
-            for user_id in users:
+            for user_id in known:
                 for slug in slugs:
                     yield Get(slug, user_id)
             return
@@ -61,11 +80,13 @@ async def audit(
 
     with ProgressBar("audit", total, mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(gets(), concurrency=concurrency, on_progress=bar.update)
+            leaf.bulk(gets(), concurrency=concurrency)
         ) as outcomes:
             async for outcome in outcomes:
                 line = _report_line(outcome)
                 status = line["status"]
+                # A missing credential is a finding of the audit, not a failure.
+                bar.advance(failed=status == ERROR)
                 counts[line["provider"], status] += 1
                 failures += status == ERROR
                 if events and status not in {CredentialStatus.OK, NO_CREDENTIAL, ERROR}:
@@ -77,13 +98,33 @@ async def audit(
     return counts, failures
 
 
+async def _unknown_users(leaf: LeafSession, users: Sequence[str], concurrency: int) -> set[str]:
+    """Return the ids among ``users`` that Leaf answers 404 for; any other answer is a yes."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def unknown(user_id: str) -> bool:
+        url = leaf._user_management + user_path(user_id)
+        async with slots:
+            try:
+                await leaf._request("GET", url, leaf._timeouts)
+            except NotFoundError:
+                return True
+            except LeafError:  # not ours to judge here: the credential GETs will say
+                return False
+        return False
+
+    unique = list(dict.fromkeys(users))
+    answers = await asyncio.gather(*(unknown(user_id) for user_id in unique))
+    return {user_id for user_id, gone in zip(unique, answers, strict=True) if gone}
+
+
 def _report_line(outcome: Outcome) -> dict[str, Any]:
     operation = outcome.operation
     line: dict[str, Any] = {
         "leafUserId": operation.user_id,
         "provider": provider_slug(operation.provider),
     }
-    if isinstance(outcome.value, CredentialRecord):
+    if outcome.error is None and outcome.value is not None:  # a GET's record
         line["status"] = str(outcome.value.status)
         line["credentialId"] = outcome.value.id
     elif isinstance(outcome.error, NotFoundError):
@@ -108,9 +149,10 @@ async def _with_events(
     converter = leaf._converter
     with ProgressBar("events", len(operations), mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(operations, concurrency=concurrency, on_progress=bar.update)
+            leaf.bulk(operations, concurrency=concurrency)
         ) as outcomes:
             async for outcome in outcomes:
+                bar.advance(failed=outcome.error is not None)
                 line = lines[outcome.index]
                 if outcome.error is None:
                     line["events"] = converter.unstructure(outcome.value)
@@ -124,8 +166,8 @@ async def _with_events(
 def _columns(counts: Counter[tuple[str, str]]) -> list[str]:
     statuses = {status for _, status in counts}
     known = [s.value for s in CredentialStatus if s.value in statuses]
-    other = sorted(statuses - {*known, NO_CREDENTIAL, ERROR})
-    tail = [s for s in (NO_CREDENTIAL, ERROR) if s in statuses]
+    other = sorted(statuses - {*known, NO_CREDENTIAL, NO_USER, ERROR})
+    tail = [s for s in (NO_CREDENTIAL, NO_USER, ERROR) if s in statuses]
     return known + other + tail
 
 

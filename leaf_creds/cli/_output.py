@@ -11,7 +11,6 @@ import cattrs
 
 from .._bulk import Create, Delete, Events, Get, Operation, Outcome, Replace
 from .._fields import MASK, is_secret, wire_name
-from .._models import CredentialRecord
 from .._resource import CredentialResource
 
 __all__ = [
@@ -20,6 +19,7 @@ __all__ = [
     "error_json",
     "outcome_json",
     "provider_slug",
+    "read_error",
     "record_json",
     "result_json",
 ]
@@ -46,7 +46,7 @@ def _secret_keys(record_type: type[Any]) -> tuple[str, ...]:
 
 
 def record_json(
-    record: CredentialRecord, converter: cattrs.Converter, *, show_secrets: bool
+    record: Any, converter: cattrs.Converter, *, show_secrets: bool
 ) -> dict[str, Any]:
     """Return a record as Leaf's camelCase JSON, its secret fields as ``"***"``."""
     data: dict[str, Any] = converter.unstructure(record, type(record))
@@ -70,6 +70,19 @@ def error_json(error: BaseException) -> dict[str, Any]:
     }
 
 
+def read_error(what: str, exc: OSError | UnicodeDecodeError) -> str:
+    """Return ``"cannot read WHAT: REASON"``, the one form of every unreadable input file.
+
+    The reason is the system's words (``No such file or directory``), without
+    Python's exception name or errno, which mean nothing to a command-line user.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        reason = "not UTF-8 text"
+    else:
+        reason = exc.strerror or type(exc).__name__
+    return f"cannot read {what}: {reason}"
+
+
 def provider_slug(provider: str | CredentialResource[Any, Any]) -> str:
     """Return the slug of a provider given as a slug or a resource."""
     return provider.slug if isinstance(provider, CredentialResource) else provider
@@ -79,7 +92,8 @@ def result_json(
     value: Any, converter: cattrs.Converter, *, show_secrets: bool
 ) -> dict[str, Any]:
     """Return an operation's value as the ``result`` object of its outcome."""
-    if isinstance(value, CredentialRecord):
+    # A record: a CredentialRecord, or any attrs class of a provider of one's own.
+    if attrs.has(type(value)):
         return record_json(value, converter, show_secrets=show_secrets)
     if isinstance(value, list):
         return {"events": converter.unstructure(value)}
