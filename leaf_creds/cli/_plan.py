@@ -33,6 +33,7 @@ from .._resource import user_path
 
 __all__ = [
     "KEYS",
+    "MAYBE_APPLIED_STATUSES",
     "OPS",
     "LineSet",
     "PlanError",
@@ -41,6 +42,7 @@ __all__ = [
     "Shard",
     "check_plan",
     "count_lines",
+    "maybe_applied_entry",
     "parse_entry",
     "plan_lines",
     "plan_operations",
