@@ -224,16 +224,27 @@ def _keys_repr(value: Mapping[str, Any]) -> str:
 
 
 def mask_secrets(value: Any) -> Any:
-    """Return JSON data with the values under secret-looking keys as ``'***'``, at any depth."""
+    """Return JSON data with the values under secret-looking keys as ``'***'``, at any depth.
+
+    Data nested too deeply to walk (a hostile alert can be, under its size
+    cap) is masked whole: nothing in it is shown.
+    """
+    try:
+        return _mask(value)
+    except RecursionError:
+        return MASK
+
+
+def _mask(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
             key: MASK
             if isinstance(key, str) and _SECRET_KEY.search(key) and item is not None
-            else mask_secrets(item)
+            else _mask(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
+        return [_mask(item) for item in value]
     return value
 
 

@@ -186,6 +186,24 @@ class TestDeepJson:
 
         assert "(a JSO" in details
 
+    async def test_alert_credential(self) -> None:
+        """An alert whose credential is nested too deeply to walk prints it masked whole."""
+        nested: Any = {"clientKey": "jd-client-key-value"}
+        for _ in range(700):
+            nested = [nested]
+        alert = {
+            "type": "credentialsUnauthenticated",
+            "provider": "JohnDeere",
+            "credentialId": "5f0c1b5e-0000-4000-8000-000000000009",
+            "status": "UNAUTHENTICATED",
+            "timestamp": "2024-06-15T14:30:00.123456Z",
+            "credential": nested,
+        }
+
+        parsed = lc.parse_alert(json.dumps(alert).encode())
+
+        assert "credential='***'" in repr(parsed)
+
     async def test_login_answer(self, http: LeafMock) -> None:
         """A login answer nested past the recursion limit is a DecodeError."""
         http.post(BASE + "/api/authenticate", body=DEEP)
