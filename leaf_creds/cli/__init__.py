@@ -228,6 +228,12 @@ def _parser() -> argparse.ArgumentParser:
     from ._alerts import add_alerts_commands
 
     add_alerts_commands(commands, common, _AUTH_HELP)
+
+    from ._app_keys import add_app_keys_commands
+    from ._invite import add_invite_command
+
+    add_app_keys_commands(commands, common, _AUTH_HELP)
+    add_invite_command(commands, common, _AUTH_HELP, _bulk_options, _positive_float)
     return parser
 
 

@@ -1,0 +1,115 @@
+"""``leaf-creds app-keys``: the provider applications' keys stored at Leaf.
+
+``create`` and ``update`` read the keys as Leaf's camelCase JSON body from
+``--from FILE`` (``-`` for stdin); nothing prints them: Leaf never returns
+them, and every command prints only the app's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from .._converter import make_converter
+from .._exceptions import ValidationError
+from .._onboarding import AppKey
+from .._registry import Registry, default_registry
+from .._resource import CredentialResource
+from . import EXIT_OK, UsageError, _read_body, _session, _with_session
+
+__all__ = ["add_app_keys_commands", "app_key_resource"]
+
+
+def add_app_keys_commands(commands: Any, common: argparse.ArgumentParser, epilog: str) -> None:
+    """Add ``app-keys list | get | create | update | delete`` to the command parser."""
+    text = "manage the provider applications' keys stored at Leaf (for Magic Links and Leaf Link)"
+    app_keys = commands.add_parser(
+        "app-keys", help=text, description=text, epilog=epilog, parents=[common]
+    )
+    actions = app_keys.add_subparsers(dest="app_keys_command", metavar="ACTION", required=True)
+
+    def action(name: str, text: str, *, app: bool = True) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = actions.add_parser(
+            name, help=text, description=text, epilog=epilog, parents=[common]
+        )
+        sub.set_defaults(handler=_run)
+        sub.add_argument(
+            "provider", metavar="PROVIDER",
+            help="the provider's slug (john-deere) or Leaf's name for it (JohnDeere)",
+        )  # fmt: skip
+        if app:
+            sub.add_argument("app_name", metavar="APP", help="your name for the app")
+            sub.add_argument(
+                "--environment", type=str.upper, choices=("STAGE", "PRODUCTION"),
+                help="the client environment, for providers whose app keys live per "
+                "environment (JohnDeere, CNHI, CNHIFieldOps), and only for them",
+            )  # fmt: skip
+        return sub
+
+    action("list", "print the metadata of every app's keys for a provider", app=False)
+    action("get", "print the metadata of one app's keys")
+    for name, verb in (("create", "store"), ("update", "replace")):
+        sub = action(name, f"{verb} an app's keys (read from --from FILE; never printed)")
+        sub.add_argument(
+            "--from", dest="from_file", metavar="FILE", required=True,
+            help="the keys as Leaf's camelCase JSON body; - reads stdin",
+        )  # fmt: skip
+    action("delete", "delete an app's keys")
+
+
+def app_key_resource(registry: Registry, name: str) -> CredentialResource[Any, Any]:
+    """Return the provider of a slug or of Leaf's app-key name, if it has app keys.
+
+    Raises:
+        UsageError: No registered provider has that name, or it has no app keys.
+    """
+    for resource in registry:
+        if resource.slug == name or (
+            resource.app_key is not None and resource.app_key.provider == name
+        ):
+            if resource.app_key is None:
+                break
+            return resource
+    known = ", ".join(r.slug for r in registry if r.app_key is not None)
+    raise UsageError(f"{name!r} is not a provider with app keys; these have them: {known}")
+
+
+def _json(key: AppKey) -> dict[str, Any]:
+    data: dict[str, Any] = make_converter().unstructure(key, AppKey)
+    return data
+
+
+def _run(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    resource = app_key_resource(registry, args.provider)
+    command = args.app_keys_command
+    body = _read_body(args.from_file) if command in {"create", "update"} else None
+    leaf = _session(args, registry)
+    app_keys = leaf.app_keys
+    environment = getattr(args, "environment", None)
+    work: Any
+    if command == "list":
+        work = app_keys.list(resource)
+    elif command == "get":
+        work = app_keys.get(resource, args.app_name, environment=environment)
+    elif command == "delete":
+        work = app_keys.delete(resource, args.app_name, environment=environment)
+    else:
+        write = app_keys.create if command == "create" else app_keys.update
+        work = write(resource, args.app_name, body, environment=environment)
+    try:
+        result = asyncio.run(_with_session(leaf, work))
+    except ValidationError as exc:
+        # Raised before any request: bad usage. The message names fields, never values.
+        raise UsageError(str(exc)) from None
+    if command == "list":
+        data: Any = [_json(key) for key in result]
+    elif command == "delete":
+        data = {"deleted": args.app_name, "provider": resource.app_key.provider}  # type: ignore[union-attr]
+    else:
+        data = _json(result)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    return EXIT_OK

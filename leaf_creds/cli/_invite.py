@@ -1,0 +1,397 @@
+"""``leaf-creds invite``: one Magic Link per Leaf user, streamed through ``LeafSession.bulk``.
+
+Each user gets one JSON line, written and flushed as its link is made::
+
+    {"leafUserId": ..., "ok": true, "linkId": ..., "link": ..., "expiresAt": ...,
+     "providers": [...], "kind": "provider", "attempts": 1}
+
+or ``"ok": false`` with an ``error``, as ``apply`` writes. A links file is
+created ``0600``: whoever holds a link can attach credentials to its user.
+
+``--missing`` invites every Leaf user of the account that has a credential
+for none of the given providers (one GET per provider, stopping at the
+first one found). ``--resume`` skips the users that a links file records as
+invited; a user whose line the interrupted run never wrote gets a new
+link (the old one was never handed out, and expires on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import aclosing
+from typing import IO, Any, Final, TextIO
+
+import attrs
+
+from .._bulk import Call, Outcome
+from .._converter import format_datetime
+from .._exceptions import NotFoundError, ValidationError
+from .._onboarding import LinkSettings, MagicLink, check_expires_in
+from .._registry import Registry, default_registry
+from .._resource import CredentialResource, user_path
+from .._session import LeafSession, _Timeouts
+from . import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    _check_user,
+    _same_file,
+    _say,
+    _session,
+    _with_session,
+)
+from ._output import JsonLines, error_json
+from ._progress import ProgressBar, ProgressMode
+
+__all__ = ["InviteCounts", "add_invite_command", "invite", "read_invited"]
+
+# The value of a --missing user's outcome that has a credential already.
+_CONNECTED: Final = "connected"
+
+
+def add_invite_command(
+    commands: Any,
+    common: argparse.ArgumentParser,
+    epilog: str,
+    bulk_options: Any,
+    rate_type: Any,
+) -> None:
+    """Add ``invite`` to the command parser."""
+    text = "create one Magic Link per Leaf user, streamed and concurrent; one JSON line each"
+    sub = commands.add_parser(
+        "invite", help=text, description=text, epilog=epilog, parents=[common]
+    )
+    sub.set_defaults(handler=_run_invite)
+    sub.add_argument(
+        "--provider", action="append", dest="providers", required=True, metavar="P",
+        help="a provider the link offers: its slug (john-deere) or Leaf's name (JohnDeere); "
+        "repeatable",
+    )  # fmt: skip
+    who = sub.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--user", action="extend", nargs="+", dest="users", metavar="ID",
+        help="invite these Leaf users (repeatable)",
+    )  # fmt: skip
+    who.add_argument(
+        "--users", dest="users_file", metavar="FILE", help="invite the Leaf users of FILE, "
+        "one id a line (blank lines and lines starting with # are skipped)",
+    )  # fmt: skip
+    who.add_argument(
+        "--missing", action="store_true",
+        help="invite every Leaf user that has a credential for none of the providers",
+    )  # fmt: skip
+    sub.add_argument(
+        "--authentication", action="store_true",
+        help="make authentication links (exactly one --provider) instead of provider links",
+    )  # fmt: skip
+    sub.add_argument(
+        "--expires-in", type=int, metavar="SECONDS",
+        help="how long each link works, 900 to 31536000 (default: Leaf's, 900)",
+    )  # fmt: skip
+    sub.add_argument("--company-name", metavar="NAME", help="your company's name on the page")
+    sub.add_argument("--company-logo", metavar="URL", help="your logo on the page")
+    sub.add_argument("--background-color", metavar="HEX", help="the page's colour, e.g. #F5F5F5")
+    sub.add_argument("--header-image", metavar="URL", help="a header image on the page")
+    sub.add_argument(
+        "--out", metavar="LINKS.jsonl",
+        help="write the lines here (created 0600) instead of stdout; appended to when it is "
+        "the --resume file, else replaced",
+    )  # fmt: skip
+    sub.add_argument(
+        "--resume", metavar="LINKS.jsonl",
+        help="skip the users this links file records as invited (a missing file: none)",
+    )  # fmt: skip
+    bulk_options(sub)
+    sub.add_argument(
+        "--rate", type=rate_type, metavar="R", help="start at most R requests per second"
+    )
+
+
+@attrs.define
+class InviteCounts:
+    """How an invite run went.
+
+    Attributes:
+        invited: Users who got a link in this run.
+        failed: Users whose link could not be made.
+        connected: ``--missing`` users skipped: they have a credential.
+        done: Users skipped as already invited (``--resume``) or listed twice.
+    """
+
+    invited: int = 0
+    failed: int = 0
+    connected: int = 0
+    done: int = 0
+
+
+def read_invited(path: str) -> tuple[set[str], int]:
+    """Return the users a links file records as invited, and its unreadable lines.
+
+    A missing file records none.
+    """
+    invited: set[str] = set()
+    unreadable = 0
+    try:
+        stream = open(path, encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError:
+        return invited, 0
+    except OSError as exc:
+        raise UsageError(f"cannot read --resume {path}: {exc.strerror}") from None
+    with stream:
+        for text in stream:
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+            except ValueError:
+                unreadable += 1  # a half line of a killed run
+                continue
+            if not isinstance(line, dict) or not isinstance(line.get("leafUserId"), str):
+                unreadable += 1
+                continue
+            if line.get("ok", True) is not False and line.get("link"):
+                invited.add(line["leafUserId"])
+    return invited, unreadable
+
+
+def _link_resource(registry: Registry, name: str) -> CredentialResource[Any, Any]:
+    for resource in registry:
+        if name in {resource.slug, resource.link_name}:
+            if resource.link_name is None:
+                break
+            return resource
+    known = ", ".join(r.slug for r in registry if r.link_name is not None)
+    raise UsageError(f"{name!r} is not a provider with Magic Links; these have them: {known}")
+
+
+def _user_lines(path: str) -> Iterator[tuple[int, str]]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            for number, text in enumerate(stream, 1):
+                user_id = text.strip()
+                if user_id and not user_id.startswith("#"):
+                    yield number, user_id
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read --users {path}: {exc}") from None
+
+
+def _checked_users(path: str) -> int:
+    """Check every line of a --users file before anything is sent; return how many."""
+    bad = []
+    count = 0
+    for number, user_id in _user_lines(path):
+        try:
+            user_path(user_id)
+        except ValidationError as exc:
+            bad.append(f"{path}:{number}: {exc}")
+        count += 1
+    if bad:
+        for line in bad[:20]:
+            sys.stderr.write(line + "\n")
+        raise UsageError(f"{len(bad)} bad line(s) in {path}; nothing was sent")
+    return count
+
+
+def open_links(path: str, *, append: bool) -> IO[str]:
+    """Open a links file for writing, readable by its owner only (0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)  # an older file: links are not for other users to read
+    stream = os.fdopen(fd, "w", encoding="utf-8")
+    if append and info.st_size:
+        with open(path, "rb") as existing:
+            existing.seek(-1, os.SEEK_END)
+            if existing.read(1) != b"\n":
+                stream.write("\n")  # end a killed run's half line
+    return stream
+
+
+def _run_invite(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    resources = list(
+        {id(r): r for r in (_link_resource(registry, p) for p in args.providers)}.values()
+    )
+    if args.authentication and len(resources) != 1:
+        raise UsageError("--authentication makes a link for exactly one --provider")
+    try:
+        expires_in = check_expires_in(args.expires_in)
+    except ValidationError as exc:
+        raise UsageError(str(exc).replace("expires_in", "--expires-in")) from None
+    looks = {
+        "company_name": args.company_name,
+        "company_logo": args.company_logo,
+        "background_color": args.background_color,
+        "header_image": args.header_image,
+    }
+    settings = LinkSettings(**looks) if any(v is not None for v in looks.values()) else None
+    if (
+        args.out is not None
+        and args.users_file is not None
+        and _same_file(args.users_file, args.out)
+    ):
+        raise UsageError("--out must not be the --users file: it would be overwritten")
+    done: set[str] = set()
+    if args.resume:
+        done, unreadable = read_invited(args.resume)
+        if unreadable:
+            _say(f"leaf-creds invite: {unreadable} unreadable line(s) in {args.resume}")
+    users: Iterable[str] | None = None
+    total: int | None = None
+    if args.users:
+        users = [_check_user(user_id) for user_id in args.users]
+        total = len(set(users) - done)
+    elif args.users_file:
+        count = _checked_users(args.users_file)
+        total = None if done else count
+        users = (user_id for _, user_id in _user_lines(args.users_file))
+    leaf = _session(args, registry)
+    append = bool(args.resume and args.out and _same_file(args.resume, args.out))
+    out: IO[str] = sys.stdout if args.out is None else open_links(args.out, append=append)
+    started = time.perf_counter()
+    try:
+        counts = asyncio.run(
+            _with_session(
+                leaf,
+                invite(
+                    leaf,
+                    resources=resources,
+                    users=users,
+                    authentication=args.authentication,
+                    expires_in=expires_in,
+                    settings=settings,
+                    done=done,
+                    writer=JsonLines(out),
+                    err=sys.stderr,
+                    concurrency=args.concurrency,
+                    rate=args.rate,
+                    progress=args.progress,
+                    total=total,
+                ),
+            )
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    parts = [f"{counts.invited} invited", f"{counts.failed} failed"]
+    if users is None:
+        parts.append(f"{counts.connected} already connected")
+    if counts.done:
+        parts.append(f"{counts.done} skipped (already invited or listed twice)")
+    _say(f"invite: {', '.join(parts)} in {time.perf_counter() - started:.1f}s")
+    return EXIT_FAILED if counts.failed else EXIT_OK
+
+
+async def invite(
+    leaf: LeafSession,
+    *,
+    resources: list[CredentialResource[Any, Any]],
+    users: Iterable[str] | None,
+    authentication: bool,
+    expires_in: int | None,
+    settings: LinkSettings | None,
+    done: set[str],
+    writer: JsonLines,
+    err: TextIO,
+    concurrency: int,
+    rate: float | None,
+    progress: ProgressMode,
+    total: int | None = None,
+) -> InviteCounts:
+    """Make a Magic Link for each user; write one line per user as it completes.
+
+    Args:
+        resources: The providers the links offer (one for ``authentication``).
+        users: The Leaf users to invite; ``None`` means every user of the
+            account with a credential for none of ``resources``.
+        done: Users to skip (already invited); users met twice are skipped too.
+    """
+    counts = InviteCounts()
+    links = leaf.magic_links
+    slugs = [resource.slug for resource in resources]
+    label = ",".join(slugs)
+    kind = "authentication" if authentication else "provider"
+    missing = users is None
+
+    def operation(user_id: str) -> Call:
+        async def call(timeouts: _Timeouts) -> tuple[Any, int]:
+            attempts = 0
+            if missing:
+                for resource in resources:
+                    try:
+                        _, made = await leaf._get(resource, user_id, timeouts)
+                    except NotFoundError as exc:
+                        attempts += exc.attempts
+                        continue
+                    return _CONNECTED, attempts + made
+            built = links._build(
+                user_id,
+                None if authentication else resources,
+                resources[0] if authentication else None,
+                None,
+                None,
+                None,
+                expires_in,
+                settings,
+            )
+            link, made = await links._send(built, timeouts)
+            return link, attempts + made
+
+        return Call(label, user_id, call)
+
+    async def operations() -> AsyncIterator[Call]:
+        seen: set[str] = set()
+        if users is None:
+            async for user in leaf.users():
+                if user.id in done:
+                    counts.done += 1
+                    continue
+                yield operation(user.id)
+            return
+        for user_id in users:
+            if user_id in done or user_id in seen:
+                counts.done += 1
+                continue
+            seen.add(user_id)
+            yield operation(user_id)
+
+    with ProgressBar("invite", total, mode=progress, stream=err) as bar:
+        async with aclosing(
+            leaf.bulk(operations(), concurrency=concurrency, rate=rate, on_progress=bar.update)
+        ) as outcomes:
+            async for outcome in outcomes:
+                if outcome.value == _CONNECTED:
+                    counts.connected += 1
+                    continue
+                writer.write(_line(outcome, slugs, kind))
+                if outcome.error is None:
+                    counts.invited += 1
+                else:
+                    counts.failed += 1
+    return counts
+
+
+def _line(outcome: Outcome, slugs: list[str], kind: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"leafUserId": outcome.operation.user_id, "ok": outcome.error is None}
+    link = outcome.value
+    if isinstance(link, MagicLink):
+        data["linkId"] = link.id
+        data["link"] = link.link
+        data["expiresAt"] = None if link.expires_at is None else format_datetime(link.expires_at)
+    data["providers"] = slugs
+    data["kind"] = kind
+    data["attempts"] = outcome.attempts
+    if outcome.error is not None:
+        data["error"] = error_json(outcome.error)
+    return data
