@@ -6,7 +6,8 @@ slug gives the common CredentialRecord.
 
 from __future__ import annotations
 
-from typing import assert_type
+from datetime import datetime
+from typing import Any, assert_type
 
 import leaf_creds as lc
 
@@ -57,3 +58,22 @@ async def wrong_schema(leaf: lc.LeafSession, user_id: str) -> None:
             client_environment=lc.ClientEnvironment.STAGE,
         ),
     )
+
+
+async def onboarding(leaf: lc.LeafSession, user_id: str) -> None:
+    """The onboarding resources return their own records."""
+    keys = lc.JohnDeereAppKeys(client_key="c", client_secret="s", scopes=["FIELDS:READ"])
+    app_key = await leaf.app_keys.create(lc.JOHN_DEERE, "W", keys, environment="PRODUCTION")
+    assert_type(app_key, lc.AppKey)
+    assert_type(await leaf.app_keys.list(lc.CNHI), list[lc.AppKey])
+    assert_type(lc.JOHN_DEERE.app_key, lc.AppKeySpec[Any] | None)
+
+    link = await leaf.magic_links.create(user_id, providers=[lc.JOHN_DEERE, "cnhi"])
+    assert_type(link, lc.MagicLink)
+    assert_type(link.expires_at, datetime | None)
+    assert_type(await leaf.magic_links.list("authentication"), list[lc.MagicLink])
+
+    key = await leaf.api_keys.create(user_id, expires_in=3600)
+    assert_type(key, lc.ApiKey)
+    assert_type(await leaf.api_keys.list(user_id), list[lc.ApiKey])
+    assert_type(await leaf.api_keys.revoke("k"), None)
