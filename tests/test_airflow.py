@@ -283,9 +283,8 @@ class TestOperators:
         self, conn: None, leaf_fake: FakeLeaf, tmp_path: Path
     ) -> None:
         """A failed line fails the task (so Airflow retries), after writing its outcome."""
-        line = {"op": "create", "provider": "cnhi", "leafUserId": "nobody", "credentials": {}}
-        line["credentials"] = cnhi_body(0)
-        plan = self.plan(tmp_path / "plan.jsonl", [line])
+        create = {"op": "create", "provider": "cnhi", "leafUserId": "nobody"}
+        plan = self.plan(tmp_path / "plan.jsonl", [{**create, "credentials": cnhi_body(0)}])
         operator = LeafApplyOperator(
             task_id="apply", plan=plan, results_dir=str(tmp_path / "r"), shards=1, shard=0
         )
@@ -294,8 +293,8 @@ class TestOperators:
             await asyncio.to_thread(operator.execute, {})
 
         assert not isinstance(info.value, AirflowFailException)
-        [line] = (tmp_path / "r" / "shard-0-of-1.jsonl").read_text().splitlines()
-        assert False is json.loads(line)["ok"]
+        [outcome] = outcomes(tmp_path / "r" / "shard-0-of-1.jsonl")
+        assert False is outcome["ok"]
 
     async def test_apply_bad_plan_fails_without_retry(
         self, conn: None, leaf_fake: FakeLeaf, tmp_path: Path
