@@ -36,7 +36,9 @@ def cli(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """Return the JSON objects of a links file, without blank or foreign lines."""
+    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [line for line in found if isinstance(line, dict)]
 
 
 async def links(fake: FakeLeaf, kind: str = "provider") -> list[lc.MagicLink]:
@@ -139,6 +141,50 @@ class TestInvite:
         assert 0 == result.code, result.err
         assert sorted(users[1:]) == sorted(line["leafUserId"] for line in lines(out))
         assert "2 invited, 0 failed, 1 already connected" in result.err
+
+    async def test_missing_resumes_too(self, cli: Cli, fake: FakeLeaf, tmp_path: Path) -> None:
+        """--missing with --resume skips the users already invited; a missing file is none."""
+        users = [fake.add_user().id for _ in range(2)]
+        out = tmp_path / "links.jsonl"
+        first = await cli(
+            "invite", "--provider", "ag-leader", "--user", users[0],
+            "--resume", str(out), "--out", str(out),
+        )  # fmt: skip
+        with out.open("a") as stream:
+            stream.write('\n["not an object"]\n')
+
+        again = await cli(
+            "invite", "--provider", "ag-leader", "--missing",
+            "--resume", str(out), "--out", str(out),
+        )  # fmt: skip
+
+        assert (0, 0) == (first.code, again.code), again.err
+        assert "1 invited" in again.err
+        assert sorted(users) == sorted(line["leafUserId"] for line in lines(out))
+        third = await cli(
+            "invite", "--provider", "AgLeader", "--missing",
+            "--resume", str(out), "--out", str(out),
+        )  # fmt: skip
+        assert "0 invited" in third.err
+        assert "2 skipped" in third.err
+        assert "1 unreadable line(s)" in third.err
+
+    @pytest.mark.parametrize("target", ["users", "dir", "resume-dir"])
+    async def test_files_that_cannot_be_used(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path, target: str
+    ) -> None:
+        """--out over the --users file, an unwritable --out or unreadable --resume: exit 2."""
+        listed = tmp_path / "users.txt"
+        listed.write_text(fake.add_user().id + "\n")
+        out = {"users": listed, "dir": tmp_path, "resume-dir": tmp_path / "o.jsonl"}[target]
+        resume = ["--resume", str(tmp_path)] if target == "resume-dir" else []
+
+        result = await cli(
+            "invite", "--provider", "stara", "--users", str(listed), "--out", str(out), *resume
+        )
+
+        assert 2 == result.code
+        assert [] == await links(fake)
 
     async def test_a_failed_user_is_a_line_and_exit_1(
         self, cli: Cli, fake: FakeLeaf, tmp_path: Path
@@ -261,6 +307,7 @@ class TestAppKeys:
             (["get", "john-deere", "LeafWidget"], "per environment"),
             (["get", "trimble", "LeafWidget", "--environment", "STAGE"], "have no environment"),
             (["list", "sentera"], "not a provider with app keys"),
+            (["list", "nope"], "not a provider with app keys"),
             (["create", "trimble", "W", "--from", "KEYS"], "required field missing"),
             (["get", "trimble", ".."], "not a valid app name"),
         ],

@@ -252,6 +252,7 @@ class TestBadInput:
         "call",
         [
             lambda leaf: leaf.magic_links.list("widgets"),
+            lambda leaf: leaf.magic_links.list(3),
             lambda leaf: leaf.magic_links.get("provider", ""),
             lambda leaf: leaf.magic_links.get("nope", "ml-1"),
             lambda leaf: leaf.magic_links.delete("provider", ".."),
