@@ -62,7 +62,12 @@ class AppKeys:
                     f"{spec.provider} app keys live per environment: pass "
                     "environment='STAGE' or 'PRODUCTION'"
                 )
-            env = to_client_environment(environment)  # type: ignore[arg-type]
+            try:
+                env = to_client_environment(environment)  # type: ignore[arg-type]
+            except ValidationError:
+                raise ValidationError(
+                    f"environment must be STAGE or PRODUCTION, got {environment!r}"
+                ) from None
             return url + "/" + env.value, env
         if environment is not None:
             raise ValidationError(

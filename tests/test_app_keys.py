@@ -309,7 +309,7 @@ class TestBadInput:
             ("john-deere", {}, "per environment"),
             ("cnhi", {}, "per environment"),
             ("trimble", {"environment": "STAGE"}, "have no environment"),
-            ("john-deere", {"environment": "TEST"}, "STAGE, PRODUCTION"),
+            ("john-deere", {"environment": "TEST"}, "environment must be STAGE or PRODUCTION"),
             ("john-deere", {"environment": "STAGE", "app_name": ""}, "app name must not be empty"),
             ("john-deere", {"environment": "STAGE", "app_name": ".."}, "not a valid app name"),
             ("john-deere", {"environment": "STAGE", "app_name": 3}, "app name must be a string"),
