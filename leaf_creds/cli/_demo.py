@@ -5,7 +5,9 @@ hundred users (a third already hold CNHI credentials from an earlier
 onboarding), writes a plan over Sentera and CNHI, injects transient faults
 (503 with a short ``Retry-After``, connections dropped before and after the
 request was applied), runs ``apply`` with the progress bar, lets a few
-credentials go bad as Leaf would in the background, then runs ``audit
+credentials go bad as Leaf would in the background, runs the onboarding
+act (``_demo_onboarding``: John Deere app keys, ``invite --missing``, a share
+of growers connecting on the fake's Magic Link page), then runs ``audit
 --events`` and prints its table. No network; a few seconds.
 """
 
@@ -24,6 +26,7 @@ from .._retry import RetryPolicy
 from .._session import LeafSession
 from ._apply import apply_plan
 from ._audit import audit, print_table
+from ._demo_onboarding import onboarding_act
 from ._output import JsonLines
 from ._plan import LineSet, check_plan
 from ._progress import ProgressMode
@@ -160,9 +163,13 @@ async def _demo(
                 fake.set_status(ids[i], "sentera", "UNAUTHENTICATED")
             for i in rng.sample(range(count), k=max(1, count // 50)):
                 fake.set_status(ids[i], "cnhi", "MISSING_PERMISSION")
+            onboarding = await onboarding_act(
+                fake, leaf, ids=ids, rng=rng, links=directory / "links.jsonl",
+                concurrency=concurrency, progress=progress, err=err, say=say,
+            )  # fmt: skip
             with report.open("w", encoding="utf-8") as report_file:
                 table, unread = await audit(
-                    leaf, providers=["sentera", "cnhi"], users=[], events=True,
+                    leaf, providers=["sentera", "cnhi", "john-deere"], users=[], events=True,
                     report=JsonLines(report_file), err=err, concurrency=concurrency,
                     progress=progress,
                 )  # fmt: skip
@@ -180,12 +187,15 @@ async def _demo(
                 "credentialsStored": stored,
                 "createsSentTwice": twice,
                 "auditFailures": unread,
+                "invited": onboarding.invited,
+                "connectedThroughLinks": onboarding.connected + onboarding.limited,
+                "onboardingFailures": onboarding.failed,
                 "seconds": round(seconds, 2),
                 "workdir": str(directory),
             }
         )
         + "\n"
     )
-    ok = counts.failed == 0 and unread == 0 and twice == 0
+    ok = counts.failed == 0 and unread == 0 and twice == 0 and onboarding.failed == 0
     say(f"demo: {'every operation ended ok' if ok else 'some operations failed'} in {seconds:.1f}s")
     return 0 if ok else 1
