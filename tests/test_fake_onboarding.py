@@ -705,6 +705,7 @@ class TestMagicLinkPage:
             stored["clientEnvironment"],
         )
         assert stored["refreshToken"].startswith("fake-refreshToken-")
+        assert b"jd-app-secret-1" not in landing.body + answer.body
         async with lc.LeafSession(token=leaf_fake.token, base_url=leaf_fake.url) as leaf:
             record = await leaf.get(lc.JOHN_DEERE, user)
             events = await leaf.events(lc.JOHN_DEERE, user)
