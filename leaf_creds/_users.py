@@ -110,7 +110,7 @@ def has_next_page(*, count: int, size: int, seen: int, headers: Mapping[str, str
     Args:
         count: How many users the page held.
         size: The page size asked for.
-        seen: How many users all pages so far held, this one included.
+        seen: How many distinct users all pages so far held, this one included.
         headers: The page's answer headers.
 
     The last page is the first one that is short, or that reaches
