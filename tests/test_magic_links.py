@@ -363,3 +363,25 @@ class TestTimestamps:
 
         assert leaf.magic_links is leaf.magic_links
         assert repr(leaf.magic_links).startswith("<MagicLinks of")
+
+
+class TestAgainstTheFake:
+    async def test_a_grower_connects_through_the_link(self) -> None:
+        """App keys, then a link, then the grower connects: the credential is OK at Leaf."""
+        from leaf_creds.testing import FakeLeaf
+
+        async with FakeLeaf() as fake, lc.LeafSession(token=fake.token, base_url=fake.url) as leaf:
+            user = fake.add_user().id
+            await leaf.app_keys.create(
+                lc.JOHN_DEERE,
+                "LeafWidget",
+                lc.JohnDeereAppKeys(client_key="k", client_secret="s"),
+                environment="PRODUCTION",
+            )
+            link = await leaf.magic_links.create(user, providers=[lc.JOHN_DEERE], expires_in=3600)
+            assert link.link is not None
+
+            fake.onboarding.connect(link.link, lc.JOHN_DEERE)
+
+            assert lc.CredentialStatus.OK == (await leaf.get(lc.JOHN_DEERE, user)).status
+            assert 1 == (await leaf.magic_links.get("provider", link.id)).usage_count
