@@ -840,7 +840,8 @@ class TestFakeServer:
         assert (None, 401) == (client.error, client.result)
         assert 0 == result.code
         assert f"Fake Leaf API listening on http://127.0.0.1:{port}" in result.err
-        assert "password" not in result.err
+        # The default account's password is the fake's own, printed on purpose (issue 12).
+        assert 'user@example.com (password "password": the fake\'s default' in result.err
 
     def test_a_busy_port_exits_2(self, offline: Cli) -> None:
         """A port already taken is a usage error."""

@@ -31,7 +31,7 @@ from .._exceptions import LeafError, ValidationError
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource, user_path
 from .._session import DEFAULT_BASE_URL, LeafSession
-from ._output import JsonLines, outcome_json
+from ._output import JsonLines, outcome_json, read_error
 from ._plan import LineSet, PlanError, Resume, Shard, check_plan, count_lines, read_done
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -222,8 +222,34 @@ def _parser() -> argparse.ArgumentParser:
     _bulk_options(demo)
 
     fake = command("fake-server", _run_fake_server, "run the fake Leaf API until interrupted")
-    fake.add_argument("--port", type=int, default=8080, help="the port (default 8080)")
+    fake.add_argument(
+        "--port", type=int, default=8080, help="the port (default 8080; 0 picks a free one)"
+    )
     fake.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
+    fake.add_argument(
+        "--users", type=_non_negative_int, default=0, metavar="N",
+        help="start with N users (Grower 0000, ...; no credentials), with the same ids "
+        "on every start (default 0)",
+    )  # fmt: skip
+    fake.add_argument(
+        "--seed-file", metavar="FILE",
+        help='then add the users and credentials of FILE: {"users": [{"id": ..., "name": ..., '
+        '"credentials": {SLUG: camelCase body}, "statuses": {SLUG: STATUS}}]} '
+        "(see the README's testing section)",
+    )  # fmt: skip
+    fake.add_argument(
+        "--token", metavar="TOKEN",
+        help="also accept this opaque bearer token, which never expires: clients keep "
+        "working across restarts (default: only the JWTs the fake issues, new on each start)",
+    )  # fmt: skip
+    fake.add_argument(
+        "--username", default="user@example.com",
+        help="the account /api/authenticate accepts (default user@example.com)",
+    )  # fmt: skip
+    fake.add_argument(
+        "--password", default="password",
+        help='its password (default "password": a fake\'s, not a secret)',
+    )  # fmt: skip
 
     from ._alerts import add_alerts_commands
 
@@ -543,15 +569,51 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _read_seed(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(read_error(f"--seed-file {path}", exc)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--seed-file {path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+
+
 def _run_fake_server(args: argparse.Namespace) -> int:
     try:
         from leaf_creds.testing import serve
     except ImportError as exc:  # pragma: no cover - shipped in the same package
         raise UsageError(f"the fake server is not available: {exc}") from None
+    if args.token is not None and (not args.token or any(c.isspace() for c in args.token)):
+        raise UsageError("--token must be one word: no spaces, not empty")
+    document = _read_seed(args.seed_file) if args.seed_file is not None else None
     try:
-        asyncio.run(serve(host=args.host, port=args.port))
+        asyncio.run(
+            serve(
+                host=args.host, port=args.port, users=args.users,
+                seed_document=document, token=args.token,
+                accounts={args.username: args.password},
+            )
+        )  # fmt: skip
     except KeyboardInterrupt:
         return EXIT_OK
+    except ValidationError as exc:
+        problems = "\n  ".join(exc.errors)
+        raise UsageError(f"--seed-file {args.seed_file}: {len(exc.errors)} problem(s):\n  "
+                         f"{problems}") from None  # fmt: skip
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return EXIT_OK  # pragma: no cover - serve() runs until interrupted

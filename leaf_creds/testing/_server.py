@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO, TypeVar
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from .._registry import Registry, default_registry
 from .._resource import CredentialResource
 from ._faults import Fault, Faults
 from ._onboarding import FakeOnboarding
+from ._seed import load_seed, seed_users
 from ._state import FakeUser, Problem, State
 from ._tokens import TokenIssuer
 from ._webhooks import ALERTS_PREFIX, DEFAULT_RETRY_DELAYS, FakeAlerts
@@ -49,6 +50,7 @@ MAX_PAGE_SIZE = 100  # Spring's pageable clamps larger sizes to its maximum.
 _JSON = "application/json"
 _PROBLEM = "application/problem+json"
 _MALFORMED = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+_T = TypeVar("_T")
 
 
 class LoggedRequest(NamedTuple):
@@ -230,7 +232,7 @@ class FakeLeaf:
     @property
     def users(self) -> Mapping[str, FakeUser]:
         """The Leaf users, by id (a live, read-only view)."""
-        return MappingProxyType(self._state.users)
+        return self._state.users
 
     def add_user(
         self,
@@ -283,6 +285,19 @@ class FakeLeaf:
         except Problem as exc:
             error = LookupError if exc.status == 404 else ValueError
             raise error(exc.detail) from None
+
+    def load_seed(self, document: Any) -> list[FakeUser]:
+        """Add the users, credentials and statuses of a seed document; return the users.
+
+        The format (also ``leaf-creds fake-server --seed-file``) is
+        ``{"users": [{"id": ..., "name": ..., "credentials": {slug: body},
+        "statuses": {slug: status}}]}``; see the README's testing section.
+
+        Raises:
+            ValidationError: The document does not fit; every problem is
+                listed and nothing is added.
+        """
+        return load_seed(self, document)
 
     def credential(
         self, user_id: str, provider: str | CredentialResource[Any, Any]
@@ -494,9 +509,13 @@ class FakeLeaf:
             )
         query = request.query
         filters = {key: query[key] for key in ("email", "name", "externalId") if key in query}
-        users = self._state.find_users(filters, query.getall("sort", []))
-        page, headers = _paged(request, [self._state.user_json(user) for user in users])
-        return web.json_response(page, headers=headers)
+        ids = self._state.find_user_ids(filters, query.getall("sort", []))
+        # Only the page asked for becomes JSON, however many users there are.
+        page, headers = _paged(request, ids)
+        users = self._state.users
+        return web.json_response(
+            [self._state.user_json(users[user_id]) for user_id in page], headers=headers
+        )
 
     def _user(self, request: web.Request, user_id: str) -> web.Response:
         _allow(request, "GET", "DELETE")
@@ -586,7 +605,7 @@ def _query_int(request: web.Request, name: str, default: int, minimum: int) -> i
     return value
 
 
-def _paged(request: web.Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+def _paged(request: web.Request, items: Sequence[_T]) -> tuple[list[_T], dict[str, str]]:
     """Cut one page of ``items``; return it with JHipster's paging headers."""
     page = _query_int(request, "page", 0, 0)
     size = min(_query_int(request, "size", PAGE_SIZE, 1), MAX_PAGE_SIZE)
@@ -604,7 +623,7 @@ def _paged(request: web.Request, items: list[Any]) -> tuple[list[Any], dict[str,
         links.append(link(min(page - 1, last), "prev"))
     links += [link(last, "last"), link(0, "first")]
     headers = {"X-Total-Count": str(total), "Link": ",".join(links)}
-    return items[page * size : (page + 1) * size], headers
+    return list(items[page * size : (page + 1) * size]), headers
 
 
 async def serve(
@@ -617,34 +636,71 @@ async def serve(
     token_lifetime: float | None = None,
     seed: int | None = None,
     stream: TextIO | None = None,
+    users: int = 0,
+    seed_document: Any = None,
+    token: str | None = None,
 ) -> None:
     """Run a :class:`FakeLeaf` until cancelled (``leaf-creds fake-server``).
 
-    Writes its URL, the accounts it accepts (never their passwords) and a
-    ready bearer token to ``stream`` (standard error by default).
+    Writes its URL, the accounts it accepts, a ready bearer token and how to
+    add a user to ``stream`` (standard error by default). A password is
+    written only for :data:`DEFAULT_ACCOUNTS`, whose well-known password is
+    the fake's own and no secret; a token given as ``token`` is never echoed.
 
     Args:
         host, port: Where to listen.
         accounts, tokens, registry, token_lifetime, seed: As for
             :class:`FakeLeaf`.
         stream: Where to write the greeting.
+        users: Users to add first, with ids that are the same on every run
+            (``Grower 0000``, ...; no credentials).
+        seed_document: A seed document to load after them (see
+            :meth:`FakeLeaf.load_seed`).
+        token: An opaque bearer token to accept besides the issued ones; it
+            never expires, so a client keeps working across restarts.
+
+    Raises:
+        ValidationError: ``seed_document`` does not fit, before listening.
     """
     out = sys.stderr if stream is None else stream
     fake = FakeLeaf(
         registry=registry,
         accounts=accounts,
-        tokens=tokens,
+        tokens=[*tokens, token] if token is not None else tokens,
         host=host,
         port=port,
         token_lifetime=token_lifetime,
         seed=seed,
     )
+    seed_users(fake, users)
+    if seed_document is not None:
+        fake.load_seed(seed_document)
     async with fake:
-        names = ", ".join(fake._accounts) or "none"
-        out.write(
-            f"Fake Leaf API listening on {fake.url}\n"
-            f"  accounts: {names}\n"
-            f"  bearer token (24 h): {fake.token}\n"
-        )
+        out.write(_greeting(fake, accounts, given_token=token is not None))
         out.flush()
         await asyncio.Event().wait()
+
+
+def _greeting(fake: FakeLeaf, accounts: Mapping[str, str] | None, *, given_token: bool) -> str:
+    names = ", ".join(fake._accounts) or "none (login refused)"
+    if accounts == DEFAULT_ACCOUNTS:
+        # Printed on purpose: it is the fake's own default, documented in the
+        # README; anything passed in is never echoed.
+        names += ' (password "password": the fake\'s default, not a secret)'
+    token = (
+        "bearer token: the one given with --token (never expires)"
+        if given_token
+        else f"bearer token (24 h): {fake.token}"
+    )
+    users = f"{len(fake.users)} users, {fake._state.count_credentials()} credentials"
+    add = (
+        f"curl -X POST {fake.url}{USER_MANAGEMENT}/users -H 'Authorization: Bearer TOKEN' "
+        """-H 'Content-Type: application/json' -d '{"name": "Ada"}'"""
+    )
+    return (
+        f"Fake Leaf API listening on {fake.url}\n"
+        f"  accounts: {names}\n"
+        f"  {token}\n"
+        f"  holding {users}\n"
+        f"  add a user: {add}\n"
+    )

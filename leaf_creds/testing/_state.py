@@ -302,7 +302,8 @@ class State:
         page you need from it, without copying the rest.
 
         Args:
-            filters: Wire names (``email``, ``name``, ``externalId``, ...) to values.
+            filters: Wire names of user fields (``email``, ``name``,
+                ``externalId``, ``phone``, ``address``) to values.
             sort: Spring ``sort`` values, e.g. ``name,asc``; creation order
                 when empty.
 
@@ -333,11 +334,7 @@ class State:
         # Walk the fewest candidates: the holders of the rarest filtered value.
         candidates: Collection[str] = self._order
         for key, value in filters.items():
-            _SORTABLE[key]  # an unknown property is a KeyError, as it always was
-            if key == "id":
-                held: Collection[str] = (value,) if value in self._users else ()
-            else:
-                held = self._by_field[key].get(value, {}).keys()
+            held = self._by_field[key].get(value, {}).keys()
             if len(held) < len(candidates):
                 candidates = held
         return [
