@@ -127,6 +127,38 @@ class TestInvite:
         assert "2 skipped" in result.err
         assert "1 unreadable line(s)" in result.err
 
+    async def test_resume_gives_a_working_link_again(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """On resume, a user's working link for the same providers is reused, not doubled."""
+        a, b, c = (fake.add_user().id for _ in range(3))
+        fake.onboarding.max_usage = 1
+        async with lc.LeafSession(token=fake.token, base_url=fake.url) as leaf:
+            await leaf.app_keys.create(
+                lc.TRIMBLE, "W", {"applicationName": "a", "clientId": "c", "clientSecret": "s"}
+            )
+            kept = await leaf.magic_links.create(a, providers=[lc.TRIMBLE], expires_in=7200)
+            await leaf.magic_links.create(a, providers=[lc.TRIMBLE])  # expires sooner
+            await leaf.magic_links.create(b, providers=[lc.STARA])
+            used = await leaf.magic_links.create(c, providers=["trimble"])
+        assert used.link is not None
+        fake.onboarding.connect(used.link, lc.TRIMBLE)
+        out = tmp_path / "links.jsonl"
+
+        result = await cli(
+            "invite", "--provider", "trimble", "--user", a, b, c,
+            "--resume", str(out), "--out", str(out),
+        )  # fmt: skip
+
+        assert 0 == result.code, result.err
+        by_user = {line["leafUserId"]: line for line in lines(out)}
+        assert kept.id == by_user[a]["linkId"]
+        assert True is by_user[a]["reused"]
+        assert "reused" not in by_user[b]
+        assert used.id != by_user[c]["linkId"]
+        assert 6 == len(await links(fake))
+        assert "2 invited, 0 failed, 1 given the working link they had" in result.err
+
     async def test_missing(self, cli: Cli, fake: FakeLeaf, tmp_path: Path) -> None:
         """--missing invites only the users with a credential for none of the providers."""
         users = [fake.add_user().id for _ in range(3)]

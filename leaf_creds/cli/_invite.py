@@ -11,8 +11,10 @@ created ``0600``: whoever holds a link can attach credentials to its user.
 ``--missing`` invites every Leaf user of the account that has a credential
 for none of the given providers (one GET per provider, stopping at the
 first one found). ``--resume`` skips the users that a links file records as
-invited; a user whose line the interrupted run never wrote gets a new
-link (the old one was never handed out, and expires on its own).
+invited. A user whose line the interrupted run never wrote may have a link
+at Leaf already: a resumed run lists the links of its kind once, and a
+user with a link for the same providers that still works (not expired, uses
+left) gets that link's line (``"reused": true``) instead of a second link.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import aclosing
+from datetime import UTC, datetime
 from typing import IO, Any, Final, TextIO
 
 import attrs
@@ -123,12 +126,14 @@ class InviteCounts:
         failed: Users whose link could not be made.
         connected: ``--missing`` users skipped: they have a credential.
         done: Users skipped as already invited (``--resume``) or listed twice.
+        reused: Users given the working link they had at Leaf (``--resume``).
     """
 
     invited: int = 0
     failed: int = 0
     connected: int = 0
     done: int = 0
+    reused: int = 0
 
 
 def read_invited(path: str) -> tuple[set[str], int]:
@@ -278,6 +283,7 @@ def _run_invite(args: argparse.Namespace) -> int:
                     rate=args.rate,
                     progress=args.progress,
                     total=total,
+                    reuse=bool(args.resume),
                 ),
             )
         )
@@ -289,6 +295,8 @@ def _run_invite(args: argparse.Namespace) -> int:
         parts.append(f"{counts.connected} already connected")
     if counts.done:
         parts.append(f"{counts.done} skipped (already invited or listed twice)")
+    if counts.reused:
+        parts.append(f"{counts.reused} given the working link they had")
     _say(f"invite: {', '.join(parts)} in {time.perf_counter() - started:.1f}s")
     return EXIT_FAILED if counts.failed else EXIT_OK
 
@@ -308,6 +316,7 @@ async def invite(
     rate: float | None,
     progress: ProgressMode,
     total: int | None = None,
+    reuse: bool = False,
 ) -> InviteCounts:
     """Make a Magic Link for each user; write one line per user as it completes.
 
@@ -316,6 +325,8 @@ async def invite(
         users: The Leaf users to invite; ``None`` means every user of the
             account with a credential for none of ``resources``.
         done: Users to skip (already invited); users met twice are skipped too.
+        reuse: Give a user the working link for the same providers it has
+            at Leaf, if any, instead of making another (for ``--resume``).
     """
     counts = InviteCounts()
     links = leaf.magic_links
@@ -323,6 +334,8 @@ async def invite(
     label = ",".join(slugs)
     kind = "authentication" if authentication else "provider"
     missing = users is None
+    names = [links.link_name(resource) for resource in resources]
+    working = await _working_links(leaf, kind, names) if reuse else {}
 
     def operation(user_id: str) -> Call:
         async def call(timeouts: _Timeouts) -> tuple[Any, int]:
@@ -335,6 +348,8 @@ async def invite(
                         attempts += exc.attempts
                         continue
                     return _CONNECTED, attempts + made
+            if user_id in working:
+                return _Reused(working.pop(user_id)), attempts
             built = links._build(
                 user_id,
                 None if authentication else resources,
@@ -375,16 +390,51 @@ async def invite(
                     counts.connected += 1
                     continue
                 writer.write(_line(outcome, slugs, kind))
-                if outcome.error is None:
+                if isinstance(outcome.value, _Reused):
+                    counts.reused += 1
+                elif outcome.error is None:
                     counts.invited += 1
                 else:
                     counts.failed += 1
     return counts
 
 
+@attrs.frozen
+class _Reused:
+    # A link the user had at Leaf already, given again on --resume.
+    link: MagicLink
+
+
+async def _working_links(leaf: LeafSession, kind: str, names: list[str]) -> dict[str, MagicLink]:
+    """Return each user's newest link of ``kind`` for exactly ``names`` that still works."""
+    now = datetime.now(UTC)
+    found: dict[str, MagicLink] = {}
+    for link in await leaf.magic_links.list(kind):
+        offered = [link.provider] if kind == "authentication" else link.allowed_providers
+        if (
+            link.leaf_user_id is None
+            or link.link is None
+            or set(offered or ()) != set(names)
+            or (link.expires_at is not None and link.expires_at <= now)
+            or (
+                link.max_usage is not None
+                and link.usage_count is not None
+                and link.usage_count >= link.max_usage
+            )
+        ):
+            continue
+        known = found.get(link.leaf_user_id)
+        if known is None or (known.expires_at or now) < (link.expires_at or now):
+            found[link.leaf_user_id] = link
+    return found
+
+
 def _line(outcome: Outcome, slugs: list[str], kind: str) -> dict[str, Any]:
     data: dict[str, Any] = {"leafUserId": outcome.operation.user_id, "ok": outcome.error is None}
     link = outcome.value
+    if isinstance(link, _Reused):
+        data["reused"] = True
+        link = link.link
     if isinstance(link, MagicLink):
         data["linkId"] = link.id
         data["link"] = link.link
