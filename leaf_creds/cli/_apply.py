@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import attrs
 import cattrs
 
-from .._bulk import Create, Delete, Operation, Outcome
+from .._bulk import Create, Delete, Operation, Outcome, Replace
 from .._exceptions import (
     APIError,
     ConflictError,
@@ -20,7 +20,7 @@ from .._exceptions import (
 )
 from .._registry import Registry
 from .._session import LeafSession
-from ._output import JsonLines, outcome_json, provider_slug
+from ._output import OP_NAMES, JsonLines, outcome_json, provider_slug
 from ._plan import MAYBE_APPLIED_STATUSES, LineSet, PlanSummary, Resume, Shard, plan_operations
 from ._progress import ProgressBar, ProgressMode
 
@@ -34,7 +34,7 @@ class ApplyCounts:
     Attributes:
         ok: Lines that succeeded in this run.
         failed: Lines that failed in this run.
-        recovered: Creates found already applied by an interrupted run.
+        recovered: Creates and replaces found already applied by an interrupted run.
     """
 
     ok: int = 0
@@ -64,28 +64,33 @@ async def apply_plan(
     """Run the selected lines of a plan that passed :func:`check_plan`.
 
     Each outcome is written (and flushed) as it completes, with its line. A
-    failed create's ``error`` says ``maybeApplied``: whether it may have
-    been applied all the same (an unknown outcome, a 2xx that could not be
-    read, an answer lost after sending).
+    failed create's or replace's ``error`` says ``maybeApplied``: whether it
+    may have been applied all the same (an unknown outcome, a 2xx that could
+    not be read, an answer lost after sending; for a replace, only in its
+    create: one that failed in its delete never sent the new credential).
 
     With ``resume``, lines recorded as done are skipped, and the creates
-    that may have landed without an ok outcome are settled first, so
-    nothing is applied twice and no line is stuck on a 409:
+    and replaces that may have landed without an ok outcome are settled
+    first, so nothing is applied twice and no line is stuck on a 409:
 
-    - the creates ``previous`` says to check (in flight when the earlier
-      run died, or failed with ``maybeApplied``) are first checked with a
-      GET; a credential that is there with the plan's values is taken as
-      that run's work (Leaf keeps one credential per provider and user, the
-      rule the SDK also uses when a create's outcome is unknown), and
-      recorded ok without a second POST. Any other create is sent, for
-      Leaf's own answer (a 409, say);
-    - each create is announced with a ``"started": true`` line, written
-      before it is sent, so the next resume checks only those in flight;
+    - the lines ``previous`` says to check (in flight when the earlier run
+      died, or failed with ``maybeApplied``) are first checked with a GET;
+      a credential that is there with the plan's values is taken as that
+      run's work (Leaf keeps one credential per provider and user, the rule
+      the SDK also uses when a create's outcome is unknown), and recorded
+      ok without a second request (for a replace, every value the plan
+      sends must show: its old credential may share the others). Any other
+      create is sent, for Leaf's own answer (a 409, say), and any other
+      replace runs again;
+    - each create and replace is announced with a ``"started": true`` line,
+      written before it is sent, so the next resume checks only those in
+      flight;
     - a delete whose credential is already gone (404) is ok.
 
     Args:
         recorded: Lines with any outcome, when ``previous`` is not given:
-            then every create with no outcome is checked.
+            then every create with no outcome is checked (replaces are
+            checked only when ``previous`` names them).
         previous: What the ``--resume`` file says (see :func:`read_done`).
 
     Raises:
@@ -95,11 +100,11 @@ async def apply_plan(
         previous = Resume(done, recorded or LineSet(), 0, check_unrecorded=True)
     counts = ApplyCounts()
     untold = LineSet()  # checked creates whose GET could not tell
-    if resume and summary.by_op.get("create"):
+    if resume and (summary.by_op.get("create") or summary.by_op.get("replace")):
+        # How many to check, for the progress bar (an upper bound).
+        checks = sum(1 for line in previous.check if line not in done)
         if previous.check_unrecorded:
-            checks = summary.by_op["create"]
-        else:
-            checks = sum(1 for line in previous.check if line not in done)
+            checks += summary.by_op.get("create", 0)
         if checks:
             counts.recovered = await _settle_creates(
                 leaf, path, registry, converter, shard, done, previous, untold, writer, err,
@@ -115,11 +120,12 @@ async def apply_plan(
     total = summary.selected - counts.recovered
     with ProgressBar("apply", total, mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(operations, concurrency=concurrency, rate=rate, on_progress=bar.update)
+            leaf.bulk(operations, concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
                 if resume and _already_deleted(outcome):
                     outcome = attrs.evolve(outcome, error=None)
+                bar.advance(failed=outcome.error is not None)
                 line = lines.pop(outcome.index)
                 data = outcome_json(outcome, converter, show_secrets=show_secrets, line=line)
                 error = outcome.error
@@ -131,6 +137,11 @@ async def apply_plan(
                         data["error"]["maybeApplied"] = maybe_applied(error) or (
                             # The check could not tell, and a credential is there.
                             line in untold and isinstance(error, ConflictError)
+                        )
+                    elif isinstance(outcome.operation, Replace):
+                        # A replace that failed in its delete never sent its create.
+                        data["error"]["maybeApplied"] = (
+                            maybe_applied(error) and getattr(error, "method", None) != "DELETE"
                         )
                 writer.write(data)
     return counts
@@ -145,21 +156,26 @@ def maybe_applied(error: BaseException) -> bool:
     )
 
 
+# The operations whose request may leave something applied that a resume
+# should find rather than repeat.
+_ANNOUNCED: tuple[type[Operation], ...] = (Create, Replace)
+
+
 def _announced(
     operations: Iterator[Operation], lines: dict[int, int], writer: JsonLines
 ) -> Iterator[Operation]:
-    """Write a ``"started"`` line for each create as bulk pulls it, before it is sent.
+    """Write a ``"started"`` line for each create and replace as bulk pulls it, before it is sent.
 
     ``LeafSession.bulk`` pulls an operation only when a slot frees and sends
-    it at once, so a resume need check only the creates started with no
-    outcome after: at most about ``--concurrency`` of them.
+    it at once, so a resume need check only the creates and replaces started
+    with no outcome after: at most about ``--concurrency`` of them.
     """
     for index, operation in enumerate(operations):
-        if type(operation) is Create:
+        if type(operation) in _ANNOUNCED:
             writer.write(
                 {
                     "line": lines[index],
-                    "op": "create",
+                    "op": OP_NAMES[type(operation)],
                     "provider": provider_slug(operation.provider),
                     "leafUserId": operation.user_id,
                     "started": True,
@@ -189,7 +205,7 @@ async def _settle_creates(
     progress: ProgressMode,
     total: int,
 ) -> int:
-    """GET each create that may have landed; record the ones applied as done.
+    """GET each create or replace that may have landed; record the ones applied as done.
 
     Lines whose GET could not tell (neither the credential nor a 404) are
     put in ``untold``: sent again, a 409 on them may be the earlier run's.
@@ -199,44 +215,70 @@ async def _settle_creates(
     """
     lines: dict[int, int] = {}
     bodies: dict[int, Any] = {}
+    ops: dict[int, str] = {}
     checks = plan_operations(
-        path, registry, converter, shard=shard, skip=LineSet(), lines=lines, only="create",
-        bodies=bodies, select=previous.may_have_landed,
+        path, registry, converter, shard=shard, skip=LineSet(), lines=lines,
+        only=("create", "replace"), bodies=bodies, select=previous.may_have_landed, ops=ops,
     )  # fmt: skip
-    found = 0
+    found: dict[str, int] = {}
     with ProgressBar("resume check", total, mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(checks, concurrency=concurrency, rate=rate, on_progress=bar.update)
+            leaf.bulk(checks, concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
+                # A 404 is an answer here (the create never landed), not a failure.
+                bar.advance(
+                    failed=outcome.error is not None
+                    and not isinstance(outcome.error, NotFoundError)
+                )
                 line = lines.pop(outcome.index)
                 body = bodies.pop(outcome.index)
+                op = ops.pop(outcome.index)
                 if outcome.error is not None:
                     if not isinstance(outcome.error, NotFoundError):
                         untold.add(line)
                     continue  # not there (404) or unknown: the run pass sends it
-                if not _stored_as_planned(outcome, body, registry, converter):
-                    continue  # someone else's credential: the run pass gets Leaf's answer
+                # A replace's old credential often shares every value the GET
+                # shows (Sentera's GET has no password): only a record showing
+                # every planned value proves the new one is there. Else the
+                # replace runs again, which costs a DELETE and a POST, not a
+                # rotation silently skipped.
+                if not _stored_as_planned(
+                    outcome, body, registry, converter, every_key=op == "replace"
+                ):
+                    continue  # someone else's (or the old) credential: the run pass sends it
                 done.add(line)
-                found += 1
+                found[op] = found.get(op, 0) + 1
                 data = outcome_json(outcome, converter, show_secrets=show_secrets, line=line)
-                data["op"] = "create"
+                data["op"] = op
                 writer.write(data)
-    if found:
+    for op, count in found.items():
         err.write(
-            f"resume: {found} create(s) of the interrupted run had been applied; "
+            f"resume: {count} {op}(s) of the interrupted run had been applied; "
             "recorded as ok, not sent again\n"
         )
-    return found
+    return sum(found.values())
 
 
 def _stored_as_planned(
-    outcome: Outcome, body: Any, registry: Registry, converter: cattrs.Converter
+    outcome: Outcome,
+    body: Any,
+    registry: Registry,
+    converter: cattrs.Converter,
+    *,
+    every_key: bool = False,
 ) -> bool:
-    """Tell whether the stored credential holds the values the plan line sends."""
+    """Tell whether the stored credential holds the values the plan line sends.
+
+    A value the record does not show (a password Leaf does not return) is
+    passed over, unless ``every_key``: then it fails the check.
+    """
     resource = registry.get(str(outcome.operation.provider))
     planned = converter.unstructure(
         resource.credentials_from_wire(body, converter=converter), resource.schema
     )
     stored = converter.unstructure(outcome.value)
-    return all(stored[key] == value for key, value in planned.items() if key in stored)
+    return all(
+        stored[key] == value if key in stored else not every_key
+        for key, value in planned.items()
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -153,11 +153,18 @@ def parse_entry(
     Raises:
         PlanError: The line is not a valid operation; every problem is named.
     """
+    # Without its line break: a line cut short would otherwise be reported at
+    # column 1 of the "next line" json.loads sees after it.
+    text = text.rstrip("\r\n")
     try:
         entry = json.loads(text)
     except json.JSONDecodeError as exc:
         # The position only: the text may hold a secret.
-        raise PlanError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        where = f"column {exc.colno}"
+        if exc.pos >= len(text.rstrip()):
+            where += ", the end of the line: is it cut short?"
+        # Some of json's messages already end in "at" ("Unterminated string starting at").
+        raise PlanError(f"not JSON ({exc.msg.removesuffix(' at')} at {where})") from None
     except RecursionError:  # arrays or objects nested past Python's recursion limit
         raise PlanError("JSON nested too deeply to read") from None
     if not isinstance(entry, dict):
@@ -258,9 +265,10 @@ def plan_operations(
     shard: Shard | None,
     skip: LineSet,
     lines: dict[int, int],
-    only: str | None = None,
+    only: str | Collection[str] | None = None,
     bodies: dict[int, Any] | None = None,
-    select: Callable[[int], bool] | None = None,
+    select: Callable[[int, str | None], bool] | None = None,
+    ops: dict[int, str] | None = None,
 ) -> Iterator[Operation]:
     """Yield the operations of a checked plan (the second pass), streamed.
 
@@ -269,18 +277,22 @@ def plan_operations(
 
     Args:
         skip: Line numbers to leave out (already done).
-        only: Keep only this op, and yield it as a :class:`Get` (the
-            ``--resume`` check of creates).
+        only: Keep only this op (or these ops), and yield each line as a
+            :class:`Get` (the ``--resume`` check of creates and replaces).
         bodies: With ``only``, filled like ``lines`` with each line's
             credentials, so the check can compare them with what is stored.
-        select: Keep only the line numbers it is true for.
+        select: Keep only the lines it is true for: asked ``(number,
+            None)`` before the line is read (so most lines need not be),
+            and with ``only`` again ``(number, op)`` once its op is known.
+        ops: With ``only``, filled like ``lines`` with each line's op.
 
     Raises:
         PlanError: A line no longer parses (the file changed since the check).
     """
     index = 0
+    kept = (only,) if isinstance(only, str) else only
     for number, text in plan_lines(path):
-        if number in skip or (select is not None and not select(number)):
+        if number in skip or (select is not None and not select(number, None)):
             continue
         try:
             entry = parse_entry(text, registry, converter, check=False)
@@ -289,12 +301,14 @@ def plan_operations(
             raise PlanError(f"{path}:{number}: the plan changed while it ran") from None
         if shard is not None and not shard.keeps(user_id):
             continue
-        if only is not None:
-            if op != only:
+        if kept is not None:
+            if op not in kept or (select is not None and not select(number, op)):
                 continue
             operation: Operation = Get(slug, user_id)
             if bodies is not None:
                 bodies[index] = entry.get("credentials")
+            if ops is not None:
+                ops[index] = op
         elif op in _WITH_CREDENTIALS:
             operation = OPS[op](slug, user_id, entry.get("credentials"))  # type: ignore[call-arg]
         else:
@@ -312,9 +326,9 @@ class Resume:
         done: Lines recorded as ok: skipped.
         recorded: Lines with any outcome, ok or not.
         unreadable: Lines of the file that could not be read.
-        check: Create lines that may have been applied without an ok
-            outcome: started with no outcome after (in flight when the run
-            died), or failed in a way that says they may have been applied.
+        check: Create and replace lines that may have been applied without
+            an ok outcome: started with no outcome after (in flight when the
+            run died), or failed in a way that says they may have been applied.
         check_unrecorded: The file was written by a run that did not record
             when its creates started (an older version, or a run without
             ``--resume``), so every create with no outcome may have been in
@@ -327,15 +341,26 @@ class Resume:
     check: LineSet = attrs.Factory(LineSet)
     check_unrecorded: bool = False
 
-    def may_have_landed(self, line: int) -> bool:
-        """Tell whether a create line must be checked with a GET before it is sent again."""
+    def may_have_landed(self, line: int, op: str | None = "create") -> bool:
+        """Tell whether a line of ``op`` must be checked with a GET before it is sent again.
+
+        ``op`` is ``"create"`` or ``"replace"``, or ``None`` for a line not
+        read yet (true if it may be either). A replace is checked only when
+        the file names it (started with no outcome, or a maybe-applied
+        failure): sent again, it deletes and recreates, so a repeat costs
+        two requests but cannot get stuck, and checking every unfinished
+        replace of a file that did not record starts would send more GETs
+        than the repeats it saves.
+        """
         if line in self.done:
             return False
-        return line in self.check or (self.check_unrecorded and line not in self.recorded)
+        if line in self.check:
+            return True
+        return op != "replace" and self.check_unrecorded and line not in self.recorded
 
 
-# What a create's failed outcome line says, in results files written before
-# the "maybeApplied" field: the errors that leave a create possibly applied
+# What a create's (or replace's) failed outcome line says, in results files
+# written before the "maybeApplied" field: the errors that leave a create possibly applied
 # (an unknown outcome, a 2xx it could not read, a lost answer), and the
 # statuses whose answer does not say it was not processed (as in the SDK).
 _MAYBE_APPLIED_TYPES: Final = frozenset(
@@ -346,8 +371,8 @@ MAYBE_APPLIED_STATUSES: Final = frozenset({408, 500, 502, 504})
 
 
 def maybe_applied_entry(entry: Mapping[str, Any]) -> bool:
-    """Tell whether a failed outcome line of a create says it may have been applied."""
-    if entry.get("op") != "create" or entry.get("ok") is True:
+    """Tell whether a failed outcome line of a create or replace says it may have been applied."""
+    if entry.get("op") not in _WITH_CREDENTIALS or entry.get("ok") is True:
         return False
     error = entry.get("error")
     if not isinstance(error, dict):
@@ -383,11 +408,11 @@ def read_done(path: str, *, max_line: int) -> Resume:
     of memory.
 
     Besides outcome lines, a file written under ``--resume`` holds a
-    ``{"line": N, ..., "started": true}`` line for each create, written
-    before it was sent: a create started with no outcome after it may have
-    been applied. A file with no such line, but with any other, comes from a
-    run that did not record starts: then every create with no outcome is
-    checked.
+    ``{"line": N, ..., "started": true}`` line for each create and replace,
+    written before it was sent: one started with no outcome after it may
+    have been applied. A file with no such line, but with any other, comes
+    from a run that did not record starts: then every create with no
+    outcome is checked (see :meth:`Resume.may_have_landed`).
 
     Raises:
         PlanError: The file exists but cannot be read.
