@@ -175,7 +175,8 @@ class CredentialResource(Generic[S, R]):
             raise ValidationError(f"schema {self.schema!r} is not an attrs class")
         # Any attrs class with Leaf's two always-present fields will do;
         # subclassing CredentialRecord is the easy way to get them.
-        if not (attrs.has(self.record) and _RECORD_FIELDS <= attrs.fields_dict(self.record).keys()):
+        record: Any = self.record
+        if not (attrs.has(record) and attrs.fields_dict(record).keys() >= _RECORD_FIELDS):
             raise ValidationError(
                 f"record {self.record!r} must be an attrs class with 'id' and 'status' "
                 "fields (e.g. a subclass of CredentialRecord)"

@@ -742,7 +742,7 @@ class TestAlerts:
             (["register", "--name", "n", "--url", "ftp://x/h", "--secret-file", "SECRET"],
              "$.url"),
             (["register", "--name", "n", "--url", "http://x/h", "--secret-file", "/nonexistent"],
-             "cannot read --secret-file /nonexistent: FileNotFoundError"),
+             "cannot read --secret-file /nonexistent: No such file or directory"),
             (["register", "--name", "n", "--url", "http://x/h", "--secret-file", "EMPTY"],
              "is empty"),
             (["delete", ".."], "'..' is not a valid webhook id"),

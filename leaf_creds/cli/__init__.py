@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,8 +32,10 @@ from .._exceptions import LeafError, ValidationError
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource, user_path
 from .._session import DEFAULT_BASE_URL, LeafSession
+from .._version import __version__
 from ._output import JsonLines, outcome_json, read_error
 from ._plan import LineSet, PlanError, Resume, Shard, check_plan, count_lines, read_done
+from ._progress import above_bar
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -55,13 +58,25 @@ class UsageError(Exception):
     """Bad usage or a bad input file: exit 2, nothing was sent."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``leaf-creds`` with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    session_factory: Callable[[Registry], LeafSession] | None = None,
+) -> int:
+    """Run ``leaf-creds`` with ``argv`` (``sys.argv[1:]`` by default); return the exit status.
+
+    Args:
+        argv: The command line, without the program name.
+        session_factory: Builds the command's session instead of the
+            options and environment (how the Airflow operators hand over
+            their connection without a token file or variable).
+    """
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or argparse's own usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
+    args.session_factory = session_factory
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -76,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         _say("leaf-creds: interrupted")
+        if args.command == "apply":
+            _say(_resume_hint(args, sys.argv[1:] if argv is None else list(argv)))
         return 130
     except BrokenPipeError:
         # The reader of standard output went away (`| head`): stop quietly.
@@ -124,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds one HTTP attempt may take (default 30)",
     )  # fmt: skip
     options.add_argument(
+        "--allow-http", action="store_true", default=argparse.SUPPRESS,
+        help="allow a plain http:// --base-url on a host other than this machine; the "
+        "bearer token and credentials then cross the network in clear",
+    )  # fmt: skip
+    options.add_argument(
         "--show-secrets", action="store_true", default=argparse.SUPPRESS,
         help='print secret fields as they are instead of "***"',
     )  # fmt: skip
@@ -136,16 +158,36 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_AUTH_HELP,
         parents=[common],
     )
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"leaf-creds {__version__}",
+        help="print the version and exit",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+    def command(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        text: str,
+        *,
+        connection: bool = True,
+    ) -> Any:
+        # A command that never talks to Leaf does not list the connection options.
         sub = commands.add_parser(
-            name, help=text, description=text, epilog=_AUTH_HELP, parents=[common]
-        )
+            name, help=text, description=text, epilog=_AUTH_HELP if connection else None,
+            parents=[common] if connection else [],
+        )  # fmt: skip
         sub.set_defaults(handler=handler)
         return sub
 
-    command("providers", _run_providers, "list the registered providers and their create fields")
+    providers = command(
+        "providers", _run_providers,
+        "list the registered providers and their create fields: a table on a terminal, "
+        "else JSON",
+        connection=False,
+    )  # fmt: skip
+    providers.add_argument(
+        "--json", action="store_true", help="print JSON even on a terminal"
+    )
     for name, text in (
         ("get", "print a user's credential for a provider"),
         ("delete", "detach a user's credential for a provider"),
@@ -212,20 +254,33 @@ def _parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", _run_demo,
         "run a bulk job and an audit against an in-process fake Leaf, with faults (no network)",
+        connection=False,
     )  # fmt: skip
-    demo.add_argument("--users", type=_positive_int, default=300, help="Leaf users to create")
-    demo.add_argument("--seed", type=int, default=7, help="seed of the injected faults")
+    demo.add_argument(
+        "--users", type=_positive_int, default=300, help="Leaf users to create (default 300)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="seed of the injected faults (default 7)"
+    )
     demo.add_argument(
         "--workdir", metavar="DIR",
         help="where to write the plan, results and report (default: a new temporary directory)",
     )  # fmt: skip
     _bulk_options(demo)
 
-    fake = command("fake-server", _run_fake_server, "run the fake Leaf API until interrupted")
+    fake = command(
+        "fake-server", _run_fake_server, "run the fake Leaf API until interrupted",
+        connection=False,
+    )  # fmt: skip
     fake.add_argument(
         "--port", type=int, default=8080, help="the port (default 8080; 0 picks a free one)"
     )
     fake.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
+    fake.add_argument(
+        "--rate-limit", metavar="LIMIT",
+        help="answer Leaf's 429 past LIMIT requests, shared by every client: 200/s, "
+        "200/s:20 (a burst of 20), 1000/min (Leaf's fixed window), or both comma-joined",
+    )  # fmt: skip
     fake.add_argument(
         "--users", type=_non_negative_int, default=0, metavar="N",
         help="start with N users (Grower 0000, ...; no credentials), with the same ids "
@@ -288,6 +343,10 @@ def _option(args: argparse.Namespace, name: str, default: Any = None) -> Any:
 
 def _session(args: argparse.Namespace, registry: Registry) -> LeafSession:
     """Build the session from the options and the environment."""
+    factory = _option(args, "session_factory")
+    if factory is not None:
+        leaf: LeafSession = factory(registry)
+        return leaf
     auth: dict[str, Any]
     token_file = _option(args, "token_file")
     environ = os.environ
@@ -295,7 +354,7 @@ def _session(args: argparse.Namespace, registry: Registry) -> LeafSession:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --token-file {token_file}: {exc}") from None
+            raise UsageError(read_error(f"--token-file {token_file}", exc)) from None
         if not token:
             raise UsageError(f"--token-file {token_file} is empty")
         auth = {"token": token}
@@ -317,6 +376,7 @@ def _session(args: argparse.Namespace, registry: Registry) -> LeafSession:
             base_url=base_url,
             registry=registry,
             timeout=_option(args, "timeout", 30.0),
+            allow_http=_option(args, "allow_http", False),
         )
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
@@ -363,29 +423,11 @@ def _ends_mid_line(path: str) -> bool:
 
 
 def _run_providers(args: argparse.Namespace) -> int:
-    listing = [
-        {
-            "slug": resource.slug,
-            "name": resource.name,
-            "fields": [
-                {
-                    "name": field.wire,
-                    "required": field.required,
-                    "secret": field.secret,
-                    **({} if field.required else {"default": _plain(field.default)}),
-                }
-                for field in resource.fields
-            ],
-        }
-        for resource in default_registry()
-    ]
-    sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+    from ._providers import print_providers, providers_json
+
+    table = sys.stdout.isatty() and not args.json
+    print_providers(providers_json(default_registry()), sys.stdout, table=table)
     return EXIT_OK
-
-
-def _plain(value: Any) -> Any:
-    # Defaults are None or enum members (client environments): JSON-able as values.
-    return getattr(value, "value", value)
 
 
 def _run_single(args: argparse.Namespace) -> int:
@@ -415,17 +457,20 @@ def _run_single(args: argparse.Namespace) -> int:
     show_secrets = _option(args, "show_secrets", False)
     data = outcome_json(outcome, make_converter(), show_secrets=show_secrets)
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    if outcome.error is not None:
+    # On a terminal the JSON above already shows the error; when stdout is
+    # piped, stderr is where a person sees it.
+    if outcome.error is None:
+        return EXIT_OK
+    if not sys.stdout.isatty():
         _say(f"leaf-creds {args.command}: failed: {data['error']['message']}")
-        return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED
 
 
 def _read_body(source: str) -> dict[str, Any]:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {source}: {exc}") from None
+        raise UsageError(read_error(f"--from {source}", exc)) from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -488,7 +533,7 @@ def _run_apply(args: argparse.Namespace) -> int:
                     shard=shard,
                     done=done,
                     previous=resume,
-                    writer=JsonLines(out),
+                    writer=JsonLines(above_bar(out) if out is sys.stdout else out),
                     err=sys.stderr,
                     concurrency=args.concurrency,
                     rate=args.rate,
@@ -508,6 +553,23 @@ def _run_apply(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - started:.1f}s"
     )
     return EXIT_FAILED if counts.failed else EXIT_OK
+
+
+def _resume_hint(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """Say how to pick up an interrupted ``apply``: the exact command when there is one."""
+    if args.out is None:
+        return (
+            "leaf-creds apply: the outcomes went to standard output, so this run cannot be "
+            "resumed; give --out RESULTS.jsonl --resume RESULTS.jsonl to make a run resumable"
+        )
+    command = ["leaf-creds", *argv]
+    if args.resume is None:
+        return f"leaf-creds apply: to resume, run: {shlex.join([*command, '--resume', args.out])}"
+    if _same_file(args.resume, args.out):
+        return f"leaf-creds apply: to resume, run: {shlex.join(command)}"
+    # The lines done before are in --resume, this run's in --out (which a rerun replaces).
+    append = f"cat {shlex.quote(args.out)} >> {shlex.quote(args.resume)}"
+    return f"leaf-creds apply: to resume, run: {append} && {shlex.join(command)}"
 
 
 async def _with_session(leaf: LeafSession, work: Any) -> Any:
@@ -530,6 +592,7 @@ def _run_audit(args: argparse.Namespace) -> int:
     users = [_check_user(user_id) for user_id in args.user]
     leaf = _session(args, registry)
     out = _open_out(args.out)
+    report = JsonLines(above_bar(out) if out is sys.stdout else out)
     try:
         counts, failures = asyncio.run(
             _with_session(
@@ -539,7 +602,8 @@ def _run_audit(args: argparse.Namespace) -> int:
                     providers=providers,
                     users=users,
                     events=args.events,
-                    report=JsonLines(out),
+                    show_secrets=_option(args, "show_secrets", False),
+                    report=report,
                     err=sys.stderr,
                     concurrency=args.concurrency,
                     progress=args.progress,
@@ -594,16 +658,20 @@ def _read_seed(path: str) -> Any:
 
 def _run_fake_server(args: argparse.Namespace) -> int:
     try:
-        from leaf_creds.testing import serve
+        from leaf_creds.testing import RateLimit, serve
     except ImportError as exc:  # pragma: no cover - shipped in the same package
         raise UsageError(f"the fake server is not available: {exc}") from None
+    try:
+        limit = RateLimit.parse(args.rate_limit) if args.rate_limit else None
+    except ValueError as exc:
+        raise UsageError(f"--rate-limit: {exc}") from None
     if args.token is not None and (not args.token or any(c.isspace() for c in args.token)):
         raise UsageError("--token must be one word: no spaces, not empty")
     document = _read_seed(args.seed_file) if args.seed_file is not None else None
     try:
         asyncio.run(
             serve(
-                host=args.host, port=args.port, users=args.users,
+                host=args.host, port=args.port, rate_limit=limit, users=args.users,
                 seed_document=document, token=args.token,
                 accounts={args.username: args.password},
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .._fields import MASK
 from .._receiver import aiohttp_handler
 from .._registry import default_registry
 from . import EXIT_OK, UsageError, _say, _session, _with_session
+from ._output import read_error
 
 __all__ = ["add_alerts_commands", "webhook_json"]
 
@@ -107,7 +109,7 @@ def _read_secret(path: str) -> str:
     try:
         secret = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read --secret-file {path}: {type(exc).__name__}") from None
+        raise UsageError(read_error(f"--secret-file {path}", exc)) from None
     if not secret:
         raise UsageError(f"--secret-file {path} is empty")
     return secret
@@ -177,10 +179,19 @@ def _run_listen(args: argparse.Namespace) -> int:
         finally:
             await runner.cleanup()
 
+    # The receiver logs each refused delivery; give those lines the prefix of
+    # the command's own lines (Python's last-resort handler prints them bare).
+    refusals = logging.StreamHandler(sys.stderr)
+    refusals.setLevel(logging.WARNING)
+    refusals.setFormatter(logging.Formatter("alerts listen: %(message)s"))
+    logger = logging.getLogger("leaf_creds")
+    logger.addHandler(refusals)
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
         return EXIT_OK
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    finally:
+        logger.removeHandler(refusals)
     return EXIT_OK  # pragma: no cover - serve() runs until interrupted

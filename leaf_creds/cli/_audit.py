@@ -13,7 +13,7 @@ from .._exceptions import LeafError, NotFoundError
 from .._models import CredentialStatus
 from .._resource import user_path
 from .._session import LeafSession
-from ._output import JsonLines, error_json, provider_slug
+from ._output import JsonLines, error_json, events_json, provider_slug
 from ._progress import ProgressBar, ProgressMode
 
 __all__ = ["ERROR", "NO_CREDENTIAL", "NO_USER", "audit", "print_table"]
@@ -33,6 +33,7 @@ async def audit(
     err: TextIO,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressMode = "auto",
+    show_secrets: bool = False,
 ) -> tuple[Counter[tuple[str, str]], int]:
     """Read every (user, provider) credential; write one report line for each.
 
@@ -48,6 +49,8 @@ async def audit(
             when empty.
         events: Also fetch the troubleshooting log of each credential that
             is not ``OK``, into its report line.
+        show_secrets: Print the events' ``body`` and ``headers`` as they
+            are, instead of with secret-looking values masked.
 
     Returns:
         The counts by ``(provider, status)``, and the number of failures.
@@ -94,7 +97,9 @@ async def audit(
                 else:
                     report.write(line)
     if unhealthy:
-        failures += await _with_events(leaf, unhealthy, report, err, concurrency, progress)
+        failures += await _with_events(
+            leaf, unhealthy, report, err, concurrency, progress, show_secrets
+        )
     return counts, failures
 
 
@@ -142,6 +147,7 @@ async def _with_events(
     err: TextIO,
     concurrency: int,
     progress: ProgressMode,
+    show_secrets: bool = False,
 ) -> int:
     """Fetch the events of the credentials that are not OK; write their report lines."""
     operations = [Events(line["provider"], line["leafUserId"]) for line in lines]
@@ -155,7 +161,9 @@ async def _with_events(
                 bar.advance(failed=outcome.error is not None)
                 line = lines[outcome.index]
                 if outcome.error is None:
-                    line["events"] = converter.unstructure(outcome.value)
+                    line["events"] = events_json(
+                        outcome.value, converter, show_secrets=show_secrets
+                    )
                 else:
                     failures += 1
                     line["eventsError"] = error_json(outcome.error)

@@ -11,12 +11,14 @@ import cattrs
 
 from .._bulk import Create, Delete, Events, Get, Operation, Outcome, Replace
 from .._fields import MASK, is_secret, wire_name
+from .._redaction import mask_text
 from .._resource import CredentialResource
 
 __all__ = [
     "OP_NAMES",
     "JsonLines",
     "error_json",
+    "events_json",
     "outcome_json",
     "provider_slug",
     "read_error",
@@ -96,8 +98,31 @@ def result_json(
     if attrs.has(type(value)):
         return record_json(value, converter, show_secrets=show_secrets)
     if isinstance(value, list):
-        return {"events": converter.unstructure(value)}
+        return {"events": events_json(value, converter, show_secrets=show_secrets)}
     return {}
+
+
+# The fields of a troubleshooting-log entry that hold a provider's answer.
+_EVENT_TEXTS = ("body", "headers")
+
+
+def events_json(
+    events: list[Any], converter: cattrs.Converter, *, show_secrets: bool
+) -> list[dict[str, Any]]:
+    """Return a credential's events as Leaf's JSON, secrets in ``body`` and ``headers`` masked.
+
+    Leaf's troubleshooting log records providers' answers as text, which can
+    hold an ``access_token``, a ``refresh_token`` or an ``Authorization``
+    header; those values print as ``"***"`` unless ``show_secrets``.
+    """
+    data: list[dict[str, Any]] = converter.unstructure(events)
+    if show_secrets:
+        return data
+    for event in data:
+        for key in _EVENT_TEXTS:
+            if isinstance(event.get(key), str):
+                event[key] = mask_text(event[key])
+    return data
 
 
 def outcome_json(
