@@ -22,7 +22,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeAlias
@@ -34,8 +33,9 @@ from yarl import URL
 
 from ._converter import default_converter
 from ._exceptions import ValidationError
-from ._fields import MASK, masked
+from ._fields import masked
 from ._models import CredentialStatus
+from ._redaction import mask_secrets
 
 __all__ = [
     "ALERTS_SERVICE",
@@ -67,11 +67,6 @@ CONFIRMATION_MESSAGE: Final = "confirmation of webhook upon registration"
 CREDENTIALS_UNAUTHENTICATED: Final = "credentialsUnauthenticated"
 CREDENTIALS_LIMITED_PERMISSION: Final = "credentialsLimitedPermission"
 CREDENTIAL_EVENTS: Final = frozenset({CREDENTIALS_UNAUTHENTICATED, CREDENTIALS_LIMITED_PERMISSION})
-
-# Keys of an alert's `credential` object whose values are masked in reprs:
-# Leaf documents it only as "identifies the client", so mask what looks secret.
-_SECRET_KEY = re.compile(r"secret|password|token|key|private|vector", re.IGNORECASE)
-
 
 # -- webhook registrations -------------------------------------------------
 
@@ -223,32 +218,9 @@ def _keys_repr(value: Mapping[str, Any]) -> str:
     return "<" + ", ".join(map(str, value)) + ">"
 
 
-def mask_secrets(value: Any) -> Any:
-    """Return JSON data with the values under secret-looking keys as ``'***'``, at any depth.
-
-    Data nested too deeply to walk (a hostile alert can be, under its size
-    cap) is masked whole: nothing in it is shown.
-    """
-    try:
-        return _mask(value)
-    except RecursionError:
-        return MASK
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            key: MASK
-            if isinstance(key, str) and _SECRET_KEY.search(key) and item is not None
-            else _mask(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask(item) for item in value]
-    return value
-
-
 def _credential_repr(value: Any) -> str:
+    # Leaf documents an alert's `credential` only as "identifies the client",
+    # so what looks secret in it is masked (the one rule of _redaction).
     return repr(mask_secrets(value))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._exceptions import APIError, DecodeError, FieldError, ResponseTooLargeError, error_class
-from ._fields import MASK
+from ._redaction import mask_secrets, redact
 from ._retry import parse_retry_after
 
 __all__ = ["REQUEST_ID_HEADERS", "OversizedBody", "api_error", "parse_json", "redact"]
@@ -20,17 +20,10 @@ __all__ = ["REQUEST_ID_HEADERS", "OversizedBody", "api_error", "parse_json", "re
 # and common proxies send. The first present wins.
 REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId", "X-Amz-Request-Id", "X-Correlation-Id")
 _BODY_LIMIT = 500
-_SECRET_MIN = 4  # Shorter "secrets" would mask ordinary words in messages.
-
-
-def redact(text: str | None, secrets: Iterable[str]) -> str | None:
-    """Replace every occurrence of a secret in ``text`` with ``***``."""
-    if not text:
-        return text
-    for secret in secrets:
-        if len(secret) >= _SECRET_MIN and secret in text:
-            text = text.replace(secret, MASK)
-    return text
+# Each text taken from an error answer is cut to this before it is scrubbed
+# (a cut end is where a piece of a secret is looked for), so a hostile
+# multi-megabyte `detail` neither becomes the message nor costs the scrubbing.
+_FIELD_LIMIT = 4096
 
 
 class OversizedBody(bytes):
@@ -123,8 +116,9 @@ def api_error(
 
     Leaf's problem JSON (``title``, ``detail``, ``message``, ``errorKey``,
     ``fieldErrors``...) is surfaced when present, else the raw text,
-    truncated. Any secret of the request is masked in every field, in case
-    the server echoes it back.
+    truncated. Every text is scrubbed before it is kept: the values of
+    secret-named keys in any JSON it holds, and each secret of the request in
+    every form a server echoes it in (see ``_redaction``).
     """
     secrets = tuple(secrets)
     text = body.decode("utf-8", "replace")
@@ -135,29 +129,39 @@ def api_error(
         except (ValueError, RecursionError):  # too deep to parse: kept as raw text
             parsed = None
         if isinstance(parsed, Mapping):
-            problem = parsed
+            # By structure first: a short secret, or one the request did not
+            # hold, is masked under its key wherever it is nested.
+            problem = mask_secrets(parsed, secrets=secrets)
+
+    def scrub(value: Any, limit: int = _FIELD_LIMIT) -> str | None:
+        shown = _text(value)
+        return None if shown is None else redact(shown[:limit], secrets)
 
     def field(key: str) -> str | None:
-        return redact(_text(problem.get(key)), secrets)
+        return scrub(problem.get(key))
 
     raw_field_errors = problem.get("fieldErrors")
     field_errors = [
         FieldError(
-            object_name=redact(_text(item.get("objectName")), secrets),
-            field=redact(_text(item.get("field")), secrets),
-            message=redact(_text(item.get("message")), secrets),
+            object_name=scrub(item.get("objectName")),
+            field=scrub(item.get("field")),
+            message=scrub(item.get("message")),
         )
         for item in (raw_field_errors if isinstance(raw_field_errors, list) else [])
         if isinstance(item, Mapping)
     ]
-    raw = None if problem else (redact(text.strip(), secrets) or "")[:_BODY_LIMIT] or None
-    request_id = next((headers[h] for h in REQUEST_ID_HEADERS if h in headers), None)
+    raw = None if problem else scrub(text.strip(), _BODY_LIMIT) or None
+    # A hostile server could echo a secret in a header too.
+    request_id = scrub(next((headers[h] for h in REQUEST_ID_HEADERS if h in headers), None))
     return error_class(status)(
         status=status,
         method=method,
         url=url,
         request_id=request_id,
-        title=field("title"),
+        # Leaf's 429 is not problem JSON but {"error", "message",
+        # "status_code"} (its draft limits page); Spring's default error
+        # body has the same "error". Either names the kind of failure.
+        title=field("title") or field("error"),
         detail=field("detail"),
         message=field("message"),
         error_key=field("errorKey"),
