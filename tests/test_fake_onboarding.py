@@ -948,6 +948,7 @@ class TestMagicLinkPage:
         assert 404 == other.status
         with pytest.raises(LookupError, match="not offered"):
             leaf_fake.onboarding.connect(link, lc.JOHN_DEERE)
+        assert 1 == leaf_fake.onboarding.magic_link(link)["usageCount"]
 
     async def test_unknown_pages_are_404_and_the_page_takes_no_put(
         self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, user: str

@@ -427,9 +427,11 @@ class FakeOnboarding:
         entry = self._find_link(link)
         name = _link_name(provider)
         try:
-            self._open(entry)
+            self._usable(entry)
+            # A provider the link does not offer is a test's mistake: no use is counted.
             if name not in self._offered(entry):
                 raise Problem(404, f"{name} is not offered on link {entry.id}")
+            self._open(entry)
             return self._connect(entry, name, grant_permissions=grant_permissions)
         except Problem as exc:
             error = LookupError if exc.status == 404 else ValueError
