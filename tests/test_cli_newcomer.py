@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import io
 import json
 import os
 import pty
@@ -16,14 +17,18 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import attrs
 import pytest
 
 import leaf_creds as lc
+from leaf_creds.cli import main
 from leaf_creds.testing import FakeLeaf
 from tests.test_cli import LEAF_CREDS, Cli, creates, sentera, write_plan
 
@@ -454,3 +459,159 @@ class TestMessages:
         ):
             assert problem in result.stderr
 
+
+
+# -- the same, in this process (`main(argv)`), with a stream that says it is a terminal --
+
+
+class Tty(io.StringIO):
+    """Standard output and error in one, as on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def tty(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch) -> Tty:
+    for name in ("LEAF_USERNAME", "LEAF_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEAF_TOKEN", fake.token)
+    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return Tty()
+
+
+async def run_main(stream: Tty, *argv: str) -> int:
+    """Run `main` with stdout and stderr on `stream`, in a worker thread (the fake keeps serving).
+
+    Set here, in the test's call, because pytest puts its own capture back
+    on sys.stdout after fixtures ran.
+    """
+
+    def run() -> int:
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = stream
+        try:
+            return main(list(argv))
+        finally:
+            sys.stdout, sys.stderr = saved
+
+    return await asyncio.to_thread(run)
+
+
+def last_segments(text: str) -> list[str]:
+    return [line.rsplit("\r", 1)[-1] for line in ANSI.sub("", text).split("\n")]
+
+
+class TestInProcess:
+    async def test_providers_table(self, tty: Tty) -> None:
+        """On a terminal `providers` draws a table with a row per provider."""
+        code = await run_main(tty, "providers")
+
+        assert 0 == code
+        assert "required fields" in tty.getvalue()
+        assert not tty.getvalue().lstrip().startswith("[")
+
+    async def test_providers_table_without_rich(
+        self, tty: Tty, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without rich (the cli extra), the table is plain text."""
+        monkeypatch.setitem(sys.modules, "rich.table", None)
+
+        code = await run_main(tty, "providers")
+
+        lines = tty.getvalue().splitlines()
+        assert 0 == code
+        assert lines[0].split() == ["provider", "name", "required", "fields", "optional", "fields"]
+        assert any(line.startswith("sentera ") for line in lines)
+
+    async def test_apply_lines_above_the_bar(
+        self, tty: Tty, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Outcome lines printed while the bar is drawn each start a line of their own."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 5))
+
+        code = await run_main(tty, "apply", str(plan))
+
+        outcomes = [line for line in last_segments(tty.getvalue()) if '"leafUserId"' in line]
+        assert 0 == code
+        assert 5 == len(outcomes)
+        assert [] == [line for line in outcomes if not line.startswith("{")]
+
+    async def test_audit_unknown_user(self, tty: Tty, fake: FakeLeaf) -> None:
+        """audit names a --user that does not exist and exits 1."""
+        code = await run_main(tty, "audit", "--provider", "sentera", "--user", "nobody")
+
+        assert 1 == code
+        assert "audit: Leaf user 'nobody' does not exist" in tty.getvalue()
+        assert '"status": "NO_USER"' in tty.getvalue()
+
+    async def test_failed_get_once(self, tty: Tty, fake: FakeLeaf) -> None:
+        """A failed get on a terminal prints the JSON outcome only."""
+        user = fake.add_user(name="grower").id
+
+        code = await run_main(tty, "get", "sentera", user)
+
+        assert 1 == code
+        assert "failed:" not in tty.getvalue()
+        assert False is json.loads(tty.getvalue())["ok"]
+
+
+class TestInterruptInProcess:
+    """Ctrl-C in this process: the fake serves from a thread, a real SIGINT hits `main`."""
+
+    @pytest.mark.parametrize("resume", [None, "same", "other"])
+    def test_resume_hint(
+        self,
+        resume: str | None,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The hint is the command to run, whether or not --resume was given."""
+        ready = threading.Event()
+        box: dict[str, Any] = {}
+
+        async def serve() -> None:
+            async with FakeLeaf() as fake:
+                fake.faults.add(method="POST", delay=0.2, probability=1.0)
+                box.update(fake=fake, entries=creates(fake, 40), stop=asyncio.Event(),
+                           loop=asyncio.get_running_loop())  # fmt: skip
+                ready.set()
+                await box["stop"].wait()
+
+        server = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+        server.start()
+        assert ready.wait(10)
+        fake: FakeLeaf = box["fake"]
+        monkeypatch.setenv("LEAF_TOKEN", fake.token)
+        monkeypatch.setenv("LEAF_BASE_URL", fake.url)
+        plan = write_plan(tmp_path / "plan.jsonl", box["entries"])
+        out = tmp_path / "results.jsonl"
+        earlier = tmp_path / "earlier.jsonl"
+        extra = {None: [], "same": ["--resume", str(out)], "other": ["--resume", str(earlier)]}
+        argv = ["apply", str(plan), "--out", str(out), *extra[resume]]
+
+        def interrupt() -> None:
+            while len(fake.requests) < 3:
+                time.sleep(0.02)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+        killer = threading.Thread(target=interrupt, daemon=True)
+        killer.start()
+        try:
+            code = main([*argv, "--concurrency", "2"])
+        finally:
+            box["loop"].call_soon_threadsafe(box["stop"].set)
+            server.join(10)
+            killer.join(10)
+        err = capsys.readouterr().err
+
+        command = shlex.join(["leaf-creds", *argv, "--concurrency", "2"])
+        expected = {
+            None: f"{command} --resume {out}",
+            "same": command,
+            "other": f"cat {out} >> {earlier} && {command}",
+        }[resume]
+        assert 130 == code
+        assert f"leaf-creds apply: to resume, run: {expected}\n" in err
