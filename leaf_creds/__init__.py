@@ -19,6 +19,7 @@ from ._exceptions import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    BulkStoppedError,
     ConflictError,
     DecodeError,
     FieldError,
@@ -62,7 +63,13 @@ if typing.TYPE_CHECKING:
         verify_signature,
     )
     from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
-    from ._receiver import AlertReceiver, ReceiverResponse, aiohttp_handler
+    from ._receiver import (
+        AlertReceiver,
+        DeliveryStore,
+        MemoryDeliveryStore,
+        ReceiverResponse,
+        aiohttp_handler,
+    )
     from ._users import LeafUser
     from .providers import (
         AG_LEADER,
@@ -163,6 +170,7 @@ _LAZY: dict[str, str] = {
     "Create": "._bulk",
     "CredentialAlert": "._alerts",
     "Delete": "._bulk",
+    "DeliveryStore": "._receiver",
     "Events": "._bulk",
     "FARM_ENGAGE": ".providers",
     "FarmEngageAppKeys": ".providers",
@@ -178,6 +186,7 @@ _LAZY: dict[str, str] = {
     "LindsayAppKeys": ".providers",
     "LindsayCredentials": ".providers",
     "LindsayRecord": ".providers",
+    "MemoryDeliveryStore": "._receiver",
     "Operation": "._bulk",
     "Outcome": "._bulk",
     "PANORAMA": ".providers",
@@ -257,6 +266,7 @@ __all__ = [
     "AppKeySpec",
     "AuthenticationError",
     "BadRequestError",
+    "BulkStoppedError",
     "ClaasCredentials",
     "ClaasRecord",
     "ClientEnvironment",
@@ -279,6 +289,7 @@ __all__ = [
     "CredentialStatus",
     "DecodeError",
     "Delete",
+    "DeliveryStore",
     "Events",
     "FarmEngageAppKeys",
     "FarmEngageCredentials",
@@ -296,6 +307,7 @@ __all__ = [
     "LindsayRecord",
     "LinkSettings",
     "MagicLink",
+    "MemoryDeliveryStore",
     "NotFoundError",
     "Operation",
     "Outcome",

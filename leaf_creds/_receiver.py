@@ -10,6 +10,8 @@ What the receiver answers:
 - 401 when ``X-Leaf-Signature`` is missing or wrong; the callback does not
   run and the body is never logged;
 - 400 for a signed body that is not a JSON object (a Leaf bug: nothing to run);
+- 400 for an alert dated further from now than ``max_age``, when it is set
+  (a replay of an old delivery: the callback does not run);
 - 200 for the registration confirmation (passed to the callback only when
   asked for);
 - 200 without running the callback for a delivery already handled (Leaf
@@ -17,6 +19,10 @@ What the receiver answers:
   still being handled waits for the twin and answers as it did;
 - 200 when the callback returns, 500 when it raises, so that Leaf delivers
   the alert again; a failed alert is not remembered as handled.
+
+The aiohttp handler also answers 408 to a body that takes longer than
+``read_timeout`` to arrive, and drops quietly a delivery whose peer hangs up
+mid-body (there is no one left to answer).
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import attrs
 import cattrs
@@ -35,6 +43,7 @@ from ._alerts import (
     SIGNATURE_HEADER,
     Alert,
     CredentialAlert,
+    UnknownAlert,
     WebhookConfirmation,
     delivery_key,
     parse_alert,
@@ -49,8 +58,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DEDUPE_SIZE",
     "DEFAULT_MAX_BODY",
+    "DEFAULT_READ_TIMEOUT",
     "AlertCallback",
     "AlertReceiver",
+    "DeliveryStore",
+    "MemoryDeliveryStore",
     "ReceiverResponse",
     "aiohttp_handler",
 ]
@@ -62,6 +74,10 @@ DEFAULT_MAX_BODY: Final = 64 * 1024
 # default costs about 1 MB and spans Leaf's 4-hour retry window at a rate of
 # ~40 alerts a minute.
 DEFAULT_DEDUPE_SIZE: Final = 10_000
+# Seconds a delivery's body may take to arrive. Leaf's are a few hundred
+# bytes, sent at once; a peer trickling bytes would otherwise hold a
+# connection (and a task) open for as long as it likes.
+DEFAULT_READ_TIMEOUT: Final = 10.0
 _CHUNK = 16 * 1024
 
 AlertCallback = Callable[[Alert], Awaitable[object]]
@@ -96,6 +112,78 @@ _CONFIRMED = _response(200, result="confirmed")
 _ACCEPTED = _response(200, result="accepted")
 _DUPLICATE = _response(200, result="duplicate")
 _FAILED = _response(500, error="alert not handled")
+_STALE = _response(400, error="alert too old or too far in the future")
+_TIMED_OUT = _response(408, error="body not received in time")
+
+
+@runtime_checkable
+class DeliveryStore(Protocol):
+    """Where an :class:`AlertReceiver` remembers the deliveries it has handled.
+
+    The default, :class:`MemoryDeliveryStore`, lives in one process's memory
+    and is forgotten on restart. Give several workers one store backed by a
+    shared database (Redis, a SQL table) so that a retry or a replay that
+    reaches another worker, or comes after a restart, is still recognized.
+    Keys are :func:`delivery_key` strings of at most a few hundred characters.
+    """
+
+    async def seen(self, key: str) -> bool:
+        """Tell whether a delivery with this key was handled and is still remembered."""
+        ...
+
+    async def remember(self, key: str, ttl: float | None) -> None:
+        """Remember that the delivery with this key was handled.
+
+        Args:
+            key: The delivery's key.
+            ttl: Seconds after which it may be forgotten (the alert would then
+                be refused as too old anyway), or ``None`` to keep it as long
+                as the store can.
+        """
+        ...
+
+
+class MemoryDeliveryStore:
+    """Remember handled deliveries in this process's memory, the last ``size`` of them.
+
+    The least recently seen are forgotten first, and each at the end of its
+    ``ttl``.
+
+    Args:
+        size: How many deliveries are remembered.
+
+    Raises:
+        ValidationError: ``size`` is not a positive integer.
+    """
+
+    def __init__(self, size: int = DEFAULT_DEDUPE_SIZE) -> None:
+        self._size = _check_size("size", size)
+        # key -> the monotonic time it is forgotten at, or None.
+        self._keys: OrderedDict[str, float | None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"<MemoryDeliveryStore size={self._size} handled={len(self._keys)}>"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    async def seen(self, key: str) -> bool:
+        """Tell whether the delivery was handled; it counts as seen again now."""
+        if key not in self._keys:
+            return False
+        expires = self._keys[key]
+        if expires is not None and expires <= time.monotonic():
+            del self._keys[key]
+            return False
+        self._keys.move_to_end(key)
+        return True
+
+    async def remember(self, key: str, ttl: float | None) -> None:
+        """Remember the delivery, for ``ttl`` seconds when given."""
+        self._keys[key] = None if ttl is None else time.monotonic() + ttl
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -126,6 +214,39 @@ def _check_size(option: str, value: object) -> int:
     return value
 
 
+def _check_store(store: object) -> DeliveryStore:
+    if not isinstance(store, DeliveryStore):
+        raise ValidationError("store must have async seen(key) and remember(key, ttl) methods")
+    return store
+
+
+def _check_seconds(option: str, value: object) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(f"{option} must be a positive number of seconds, got {value!r}")
+    if value == float("inf"):
+        raise ValidationError(f"{option} must be finite; pass None for no bound")
+    return float(value)
+
+
+def _dated(alert: Alert) -> datetime | None:
+    """Return when the alert says it happened, or None when it does not say."""
+    if isinstance(alert, CredentialAlert):
+        return alert.timestamp
+    if isinstance(alert, UnknownAlert):
+        # Other events are not documented; read a `timestamp` like the
+        # credential alerts' one when there is one, else accept the alert.
+        stamp: Any = alert.raw.get("timestamp")
+        if isinstance(stamp, str):
+            try:
+                parsed = datetime.fromisoformat(stamp)
+            except ValueError:
+                return None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
 def _describe(alert: Alert) -> str:
     if isinstance(alert, CredentialAlert):
         return f"{alert.type} for credential {alert.credential_id}"
@@ -138,9 +259,10 @@ class AlertReceiver:
     """Verify, parse and deduplicate Leaf's deliveries, and run a callback on each alert.
 
     Mount :meth:`handle` in any web framework; :func:`aiohttp_handler`
-    does it for aiohttp. The handled deliveries are remembered in this
-    process's memory only: with several workers, make the callback
-    idempotent as well.
+    does it for aiohttp. The handled deliveries are remembered in ``store``:
+    this process's memory unless you give one; with several workers or
+    across restarts, give them one shared :class:`DeliveryStore` (and make
+    the callback idempotent as well: two workers may get twins at once).
 
     Args:
         secret: The webhook's secret.
@@ -148,10 +270,21 @@ class AlertReceiver:
             :class:`CredentialAlert` or an :class:`UnknownAlert` (and a
             :class:`WebhookConfirmation` if ``confirmations`` is true).
         max_body: The largest body accepted, in bytes.
-        dedupe_size: How many handled deliveries are remembered (least
-            recently seen forgotten first); see :func:`delivery_key`.
+        dedupe_size: How many handled deliveries the default in-memory store
+            remembers (least recently seen forgotten first); see
+            :func:`delivery_key`. Not used when ``store`` is given.
         confirmations: Also pass the registration confirmation to the callback.
         converter: The cattrs converter for Leaf's JSON.
+        store: Where handled deliveries are remembered; a
+            :class:`MemoryDeliveryStore` of ``dedupe_size`` by default.
+        max_age: Refuse (400) an alert whose ``timestamp`` is further than
+            this from now, past or future (seconds or a ``timedelta``; None,
+            the default, accepts any date). Leaf retries for up to 4 hours
+            after the first attempt, so keep it well above that: 6 hours or
+            more. An alert with no timestamp is accepted.
+        read_timeout: Seconds the whole body may take to arrive, for the
+            framework that reads it (:func:`aiohttp_handler` answers 408
+            past it); :attr:`read_timeout` tells it to a wrapper of your own.
 
     Raises:
         ValidationError: An option is invalid.
@@ -166,23 +299,43 @@ class AlertReceiver:
         dedupe_size: int = DEFAULT_DEDUPE_SIZE,
         confirmations: bool = False,
         converter: cattrs.Converter | None = None,
+        store: DeliveryStore | None = None,
+        max_age: float | timedelta | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self._secret = _check_secret(secret)
         self._callback = _check_callback(callback)
         self._max_body = _check_size("max_body", max_body)
-        self._dedupe_size = _check_size("dedupe_size", dedupe_size)
+        dedupe_size = _check_size("dedupe_size", dedupe_size)
         self._confirmations = confirmations
         self._converter = converter
-        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._store = MemoryDeliveryStore(dedupe_size) if store is None else _check_store(store)
+        self._max_age = None if max_age is None else _check_seconds("max_age", max_age)
+        self._read_timeout = _check_seconds("read_timeout", read_timeout)
         self._pending: dict[str, asyncio.Future[bool]] = {}
 
     def __repr__(self) -> str:
-        return f"<AlertReceiver max_body={self._max_body} handled={len(self._handled)}>"
+        store = self._store
+        if isinstance(store, MemoryDeliveryStore):
+            held = f"handled={len(store)}"
+        else:
+            held = f"store={type(store).__name__}"
+        return f"<AlertReceiver max_body={self._max_body} {held}>"
 
     @property
     def max_body(self) -> int:
         """The largest body accepted, in bytes."""
         return self._max_body
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds a delivery's body may take to arrive."""
+        return self._read_timeout
+
+    @property
+    def store(self) -> DeliveryStore:
+        """Where the handled deliveries are remembered."""
+        return self._store
 
     async def handle(self, headers: Mapping[str, str], body: bytes) -> ReceiverResponse:
         """Answer one delivery, given its headers and raw body.
@@ -207,27 +360,44 @@ class AlertReceiver:
             return _NOT_JSON
         if isinstance(alert, WebhookConfirmation) and not self._confirmations:
             return _CONFIRMED
+        ttl: float | None = None
+        if self._max_age is not None and (dated := _dated(alert)) is not None:
+            age = (datetime.now(UTC) - dated).total_seconds()
+            if abs(age) > self._max_age:
+                log.warning(
+                    "refused %s dated %s, %s than max_age: a replay?",
+                    _describe(alert),
+                    dated.isoformat(),
+                    "older" if age > 0 else "further in the future",
+                )
+                return _STALE
+            # Past this it is refused as too old: the store may forget it.
+            ttl = self._max_age - age
         key = delivery_key(alert, body)
         if key is None:
             return _CONFIRMED if await self._run(alert) else _FAILED
-        if key in self._handled:
-            self._handled.move_to_end(key)
+        try:
+            seen = await self._store.seen(key)
+        except Exception:
+            log.exception("the delivery store failed; answering 500 so that Leaf delivers it again")
+            return _FAILED
+        if seen:
             log.debug("dropped a duplicate of %s", _describe(alert))
             return _DUPLICATE
         twin = self._pending.get(key)
         if twin is not None:
             # Shielded: a cancelled duplicate must not cancel its twin's outcome.
             return _DUPLICATE if await asyncio.shield(twin) else _FAILED
-        # No await between the checks above and this line, so two concurrent
-        # deliveries of one alert cannot both get here.
+        # No await between the pending check above and this line, so two
+        # concurrent deliveries of one alert cannot both get here.
         outcome = self._pending[key] = asyncio.get_running_loop().create_future()
         handled = False
         try:
             handled = await self._run(alert)
+            if handled:
+                await self._remember(key, ttl)
         finally:
             del self._pending[key]
-            if handled:
-                self._remember(key)
             outcome.set_result(handled)
         return _ACCEPTED if handled else _FAILED
 
@@ -242,10 +412,12 @@ class AlertReceiver:
             return False
         return True
 
-    def _remember(self, key: str) -> None:
-        self._handled[key] = None
-        while len(self._handled) > self._dedupe_size:
-            self._handled.popitem(last=False)
+    async def _remember(self, key: str, ttl: float | None) -> None:
+        try:
+            await self._store.remember(key, ttl)
+        except Exception:
+            # The callback ran: answer 200. Forgetting risks a second run only.
+            log.exception("the delivery store failed to remember a handled delivery")
 
 
 async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
@@ -268,19 +440,24 @@ def aiohttp_handler(
     dedupe_size: int = DEFAULT_DEDUPE_SIZE,
     confirmations: bool = False,
     converter: cattrs.Converter | None = None,
+    store: DeliveryStore | None = None,
+    max_age: float | timedelta | None = None,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Return an ``aiohttp.web`` handler that receives Leaf's alerts::
 
         app.router.add_post("/leaf/alerts", leaf_creds.aiohttp_handler(secret, on_alert))
 
     The body is read in chunks and never past ``max_body`` (a larger
-    ``Content-Length`` is refused before reading anything).
+    ``Content-Length`` is refused before reading anything), within
+    ``read_timeout`` seconds (408 past it, and the connection is closed). A
+    peer that hangs up mid-body gets no answer and one DEBUG log line.
 
     Args:
         secret: The webhook's secret.
         callback: The async callable run once per alert.
-        max_body, dedupe_size, confirmations, converter: As for
-            :class:`AlertReceiver`.
+        max_body, dedupe_size, confirmations, converter, store, max_age,
+            read_timeout: As for :class:`AlertReceiver`.
 
     Raises:
         ValidationError: An option is invalid.
@@ -294,17 +471,40 @@ def aiohttp_handler(
         dedupe_size=dedupe_size,
         confirmations=confirmations,
         converter=converter,
+        store=store,
+        max_age=max_age,
+        read_timeout=read_timeout,
     )
 
     async def receive_leaf_alert(request: web.Request) -> web.StreamResponse:
+        close = False
         try:
-            body = await _read_bounded(request, receiver.max_body)
+            async with asyncio.timeout(receiver.read_timeout):
+                body = await _read_bounded(request, receiver.max_body)
         except web.RequestPayloadError:  # a broken chunked encoding or a cut-off body
+            answer = _MALFORMED
+        except TimeoutError:
+            # Trickled or stalled: answer, and close rather than linger
+            # reading the rest of it.
+            log.info("dropped a delivery whose body took over %gs", receiver.read_timeout)
+            answer, close = _TIMED_OUT, True
+        except ConnectionError:
+            # The peer hung up mid-body: no one is left to answer, and an
+            # unauthenticated peer's broken upload is no error of ours.
+            log.debug("a delivery was cut off before its body ended")
             answer = _MALFORMED
         else:
             answer = _TOO_LARGE if body is None else await receiver.handle(request.headers, body)
-        return web.Response(
+        response = web.Response(
             status=answer.status, body=answer.body, content_type=answer.content_type
         )
+        if close:
+            # Answer, then hang up: aiohttp would otherwise linger for up to
+            # 10 s reading the rest of a body nobody wants.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+        return response
 
     return receive_leaf_alert
