@@ -356,6 +356,13 @@ class TestOptionsThatApply:
             if flag in result.stdout
         ]  # fmt: skip
 
+    async def test_still_accepted(self, cli: Cli) -> None:
+        """A script that passes them everywhere keeps working: they are only unlisted."""
+        result = await cli("providers", "--json", "--base-url", "https://leaf.example")
+
+        assert 0 == result.code
+        assert "sentera" in {p["slug"] for p in json.loads(result.stdout)}
+
     async def test_commands_that_connect_keep_them(self, cli: Cli) -> None:
         """get still lists them."""
         result = await cli("get", "--help")

@@ -123,32 +123,44 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def _connection(*, shown: bool) -> argparse.ArgumentParser:
+    """Return the parent parser of the connection options, listed in --help or not."""
     # The connection options are accepted before or after the command;
     # SUPPRESS keeps a subcommand's parser from overwriting them with defaults.
     common = argparse.ArgumentParser(add_help=False)
     options = common.add_argument_group("connection")
-    options.add_argument(
-        "--base-url", default=argparse.SUPPRESS, help="the API host (default: LEAF_BASE_URL, "
-        f"else {DEFAULT_BASE_URL})"
-    )  # fmt: skip
-    options.add_argument(
-        "--token-file", default=argparse.SUPPRESS, metavar="FILE",
+
+    def option(*flags: str, help: str, **kwargs: Any) -> None:
+        options.add_argument(
+            *flags, default=argparse.SUPPRESS, help=help if shown else argparse.SUPPRESS, **kwargs
+        )
+
+    option("--base-url", help=f"the API host (default: LEAF_BASE_URL, else {DEFAULT_BASE_URL})")
+    option(
+        "--token-file", metavar="FILE",
         help="read the bearer token from FILE (else LEAF_TOKEN, else LEAF_USERNAME/LEAF_PASSWORD)",
     )  # fmt: skip
-    options.add_argument(
-        "--timeout", type=_positive_float, default=argparse.SUPPRESS, metavar="SECONDS",
+    option(
+        "--timeout", type=_positive_float, metavar="SECONDS",
         help="seconds one HTTP attempt may take (default 30)",
     )  # fmt: skip
-    options.add_argument(
-        "--allow-http", action="store_true", default=argparse.SUPPRESS,
+    option(
+        "--allow-http", action="store_true",
         help="allow a plain http:// --base-url on a host other than this machine; the "
         "bearer token and credentials then cross the network in clear",
     )  # fmt: skip
-    options.add_argument(
-        "--show-secrets", action="store_true", default=argparse.SUPPRESS,
+    option(
+        "--show-secrets", action="store_true",
         help='print secret fields as they are instead of "***"',
     )  # fmt: skip
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _connection(shown=True)
+    # Commands that never talk to Leaf still accept the options (scripts may
+    # pass them everywhere) but do not list them.
+    unlisted = _connection(shown=False)
 
     parser = argparse.ArgumentParser(
         prog="leaf-creds",
@@ -174,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
         # A command that never talks to Leaf does not list the connection options.
         sub = commands.add_parser(
             name, help=text, description=text, epilog=_AUTH_HELP if connection else None,
-            parents=[common] if connection else [],
+            parents=[common] if connection else [unlisted],
         )  # fmt: skip
         sub.set_defaults(handler=handler)
         return sub
