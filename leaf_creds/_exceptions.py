@@ -19,11 +19,14 @@ and cattrs exceptions never escape, ours chain them (``raise ... from exc``)::
     │   └── ResponseTooLargeError  ...a body longer than max_response_bytes
     ├── OutcomeUnknownError      a create whose outcome could not be established
     │   └── UnreadableCreateError    ...answered 2xx, its record unreadable (also a DecodeError)
+    ├── BulkStoppedError         a bulk job stopped early: no operation could succeed
     ├── ValidationError          bad input, raised before any request (also a ValueError)
     └── UnknownProviderError     no such provider in the registry (also a LookupError)
 
 No message built here ever contains a secret: URLs carry no query string, and
-Leaf's problem fields are scrubbed of the secrets of the request that failed.
+every text taken from an error answer (problem fields, raw body, request id)
+is scrubbed before an :class:`APIError` holds it: values under secret-named
+keys, and the request's secrets in any form a server echoes them in.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkStoppedError",
     "ConflictError",
     "DecodeError",
     "FieldError",
@@ -303,6 +307,27 @@ class UnreadableCreateError(OutcomeUnknownError, DecodeError):
         self.method = method
         self.url = url
         self.status = status
+
+
+class BulkStoppedError(LeafError):
+    """A bulk job stopped pulling operations: the session cannot succeed at all.
+
+    Raised from the ``LeafSession.bulk`` iterator after the outcome of every
+    operation it started; the operations it did not start have no outcome.
+    The error that showed it is chained as ``__cause__``.
+
+    Attributes:
+        reason: ``"unauthenticated"`` (the token is refused even after
+            logging in again, or a fixed token is refused) or
+            ``"unreachable"`` (every connection is refused, with no answer).
+        error: The error that showed it (the same as ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, reason: str, error: LeafError) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.error = error
+        self.attempts = error.attempts
 
 
 class ValidationError(LeafError, ValueError):
