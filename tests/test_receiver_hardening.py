@@ -161,6 +161,17 @@ class TestFreshness:
             lc.UnknownAlert(type="fieldCreated", raw={"type": "fieldCreated", "fieldId": "f1"})
         ] == (recorder.calls)
 
+    async def test_a_confirmation_has_no_date_to_check(self) -> None:
+        """The registration confirmation carries no timestamp and passes max_age."""
+        recorder = Recorder()
+        receiver = lc.AlertReceiver(SECRET, recorder, max_age=SIX_HOURS, confirmations=True)
+        body = encode({"message": "confirmation of webhook upon registration"})
+
+        answer = await receiver.handle(signed(body), body)
+
+        assert 200 == answer.status
+        assert 1 == len(recorder.calls)
+
     async def test_without_max_age_any_date_is_accepted(self) -> None:
         """The freshness window is opt-in: by default an old alert still runs."""
         recorder = Recorder()
@@ -254,3 +265,35 @@ class TestDeliveryStore:
         assert (True, False) == (await store.seen("kept"), await store.seen("gone"))
         assert 1 == len(store)
         assert isinstance(store, lc.DeliveryStore)
+
+    def test_reprs_name_the_store_never_the_secret(self) -> None:
+        """A receiver's repr counts what its memory store holds, or names a store of one's own."""
+        store = SharedStore()
+        own = lc.AlertReceiver(SECRET, Recorder(), store=store)
+        default = lc.AlertReceiver(SECRET, Recorder(), dedupe_size=5)
+
+        assert "<AlertReceiver max_body=65536 store=SharedStore>" == repr(own)
+        assert "<AlertReceiver max_body=65536 handled=0>" == repr(default)
+        assert "<MemoryDeliveryStore size=5 handled=0>" == repr(default.store)
+        assert store is own.store
+        assert SECRET not in repr(own) + repr(default)
+
+
+class TestEventDates:
+    @pytest.mark.parametrize(
+        ("timestamp", "status"),
+        [
+            ("not a date", 200),  # cannot tell: accepted
+            (stamp(datetime.now(UTC) - timedelta(hours=1))[:-1], 200),  # no offset: UTC
+            ("2001-09-01T00:00:00+02:00", 400),
+        ],
+        ids=["unreadable", "naive", "offset"],
+    )
+    async def test_an_unknown_events_timestamp_is_read_leniently(
+        self, timestamp: str, status: int
+    ) -> None:
+        """An unreadable date is accepted, one without an offset is read as UTC."""
+        receiver = lc.AlertReceiver(SECRET, Recorder(), max_age=SIX_HOURS)
+        body = encode({"type": "fieldCreated", "timestamp": timestamp})
+
+        assert status == (await receiver.handle(signed(body), body)).status

@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus, urlencode
 import pytest
 
 import leaf_creds as lc
+from leaf_creds._redaction import mask_secrets, mask_text, redact
 from leaf_creds.cli import main
 from tests.conftest import BASE, LeafMock, callback_result
 from tests.test_session import SENTERA_URL
@@ -254,3 +255,73 @@ class TestCliOutput:
         assert 1 == code
         assert_hidden([captured.out, captured.err], TRICKY)
         assert 'Bad; rejected "***" / ***' in json.loads(captured.out)["error"]["message"]
+
+
+class TestMaskingRules:
+    """The rules of leaf_creds._redaction, pinned on plain data."""
+
+    def test_a_rejected_value_next_to_a_secret_field_is_masked(self) -> None:
+        """Spring's rejectedValue is masked when its field is secret, kept otherwise."""
+        errors = [
+            {"field": "clientSecret", "rejectedValue": "zz", "message": "too short"},
+            {"field": "username", "rejectedValue": "g", "message": "taken"},
+        ]
+
+        assert [
+            {"field": "clientSecret", "rejectedValue": "***", "message": "too short"},
+            {"field": "username", "rejectedValue": "g", "message": "taken"},
+        ] == mask_secrets(errors)
+
+    def test_a_value_equal_to_a_known_secret_is_masked_under_any_key(self) -> None:
+        """A string equal to a request secret is masked wherever it is, however short."""
+        assert {"echo": ["***", "pw12"]} == mask_secrets({"echo": ["pw1", "pw12"]}, secrets=["pw1"])
+        assert "" == mask_text("")
+
+    def test_json_too_deep_to_walk_is_masked_whole(self) -> None:
+        """Data nested past the recursion limit is masked whole rather than raising."""
+        deep: Any = "x"
+        for _ in range(5000):
+            deep = [deep]
+
+        assert "***" == mask_secrets({"a": deep})
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (
+                '{"pin": 1, "apiKey": 12345, "token": null}',
+                '{"pin": 1, "apiKey": ***, "token": null}',
+            ),
+            ("x-api-key=abc123&page=2", "x-api-key=***&page=2"),
+            ("{Authorization=[Bearer abc], Accept=[*/*]}", "{Authorization=***, Accept=[*/*]}"),
+            ("see Bearer eyJhbGciOiJIUzUxMiJ9 here", "see Bearer *** here"),
+            ("X-Trace: t\nPassword: hunter22", "X-Trace: t\nPassword: ***"),
+            ('{"errorKey": "e", "publicKey": "pk"}', '{"errorKey": "e", "publicKey": "pk"}'),
+        ],
+    )
+    def test_mask_text_finds_secret_keys_in_any_shape(self, text: str, expected: str) -> None:
+        """JSON, query strings, Java maps, header lines and bearer credentials are masked."""
+        assert expected == mask_text(text)
+
+    @pytest.mark.parametrize(
+        "echo",
+        [
+            "&#112;&#97;&#115;&#115; w0rd!",  # decimal references
+            "&#x70;&#x61;ss w0rd!",  # hexadecimal references
+            "pass+w0rd%21",  # a form: + for the space
+            "pass w0rd!",  # verbatim
+        ],
+    )
+    def test_a_secret_with_a_space_in_any_encoding(self, echo: str) -> None:
+        """Character references and a form's + for a space are decoded before matching."""
+        assert "was ***." == redact(f"was {echo}.", ["pass w0rd!"])
+
+    def test_a_secret_that_looks_escaped_is_found_verbatim(self) -> None:
+        """A secret holding a literal backslash-n or %41 is masked as it is written."""
+        assert "a *** b ***" == redact("a s\\nx-1 b q%41-2z", ["s\\nx-1", "q%41-2z"])
+
+    def test_a_lone_surrogate_escape_is_kept(self) -> None:
+        """A \\ud800 escape with no partner decodes to itself and does not hide the rest."""
+        assert "\\ud800 *** \\ud83d\\ude00" == redact(
+            "\\ud800 hunter22 \\ud83d\\ude00", ["hunter22"]
+        )
