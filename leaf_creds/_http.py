@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._exceptions import APIError, DecodeError, FieldError, ResponseTooLargeError, error_class
-from ._redaction import mask_secrets, redact
+from ._fields import MASK
+from ._redaction import is_secret_key, mask_secrets, redact
 from ._retry import parse_retry_after
 
 __all__ = ["REQUEST_ID_HEADERS", "OversizedBody", "api_error", "parse_json", "redact"]
@@ -103,6 +104,20 @@ def _text(value: Any) -> str | None:
         return f"(a JSON {type(value).__name__} nested too deeply to show)"
 
 
+def _masked_problem(problem: Mapping[str, Any], secrets: tuple[str, ...]) -> Mapping[str, Any]:
+    masked = mask_secrets(problem, secrets=secrets)
+    if isinstance(masked, Mapping):
+        return masked
+    # Too deep to walk whole: mask each field alone, and sum up one that is
+    # too deep itself rather than show what could not be checked.
+    fields: dict[str, Any] = {}
+    for key, value in problem.items():
+        item = mask_secrets(value, secrets=secrets)
+        deep = item == MASK and isinstance(value, Mapping | list)
+        fields[key] = f"(a JSON {type(value).__name__} nested too deeply to show)" if deep else item
+    return {key: MASK if is_secret_key(key) else item for key, item in fields.items()}
+
+
 def api_error(
     *,
     status: int,
@@ -131,7 +146,7 @@ def api_error(
         if isinstance(parsed, Mapping):
             # By structure first: a short secret, or one the request did not
             # hold, is masked under its key wherever it is nested.
-            problem = mask_secrets(parsed, secrets=secrets)
+            problem = _masked_problem(parsed, secrets)
 
     def scrub(value: Any, limit: int = _FIELD_LIMIT) -> str | None:
         shown = _text(value)
