@@ -564,6 +564,50 @@ class TestInProcess:
         assert False is json.loads(tty.getvalue())["ok"]
 
 
+class TestInProcessEdges:
+    async def test_another_terminal_is_written_directly(
+        self, tty: Tty, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """With stdout on another terminal than the bar, the lines go straight to it."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 3))
+        out = Tty()
+
+        def run() -> int:
+            saved = sys.stdout, sys.stderr
+            sys.stdout, sys.stderr = out, tty
+            try:
+                return main(["apply", str(plan)])
+            finally:
+                sys.stdout, sys.stderr = saved
+
+        code = await asyncio.to_thread(run)
+
+        assert 0 == code
+        assert 3 == len([json.loads(line) for line in out.getvalue().splitlines()])
+        assert '"leafUserId"' not in tty.getvalue()
+
+    async def test_a_user_lookup_that_cannot_tell(self, tty: Tty, fake: FakeLeaf) -> None:
+        """A --user lookup answered with another error than 404 audits the user as usual."""
+        user = fake.add_user(name="grower").id
+        fake.faults.add(method="GET", path=f"/users/{user}", status=403)
+
+        code = await run_main(tty, "audit", "--provider", "sentera", "--user", user)
+
+        assert 0 == code
+        assert '"status": "NO_CREDENTIAL"' in tty.getvalue()
+        assert "does not exist" not in tty.getvalue()
+
+    async def test_a_body_that_is_not_utf8(self, tty: Tty, tmp_path: Path) -> None:
+        """create --from a file that is not UTF-8 says so, in the one form."""
+        body = tmp_path / "body.json"
+        body.write_bytes(b"\xff\xfe{}")
+
+        code = await run_main(tty, "create", "sentera", "u1", "--from", str(body))
+
+        assert 2 == code
+        assert f"cannot read --from {body}: not UTF-8 text" in tty.getvalue()
+
+
 class TestInterruptInProcess:
     """Ctrl-C in this process: the fake serves from a thread, a real SIGINT hits `main`."""
 

@@ -101,3 +101,58 @@ class TestThroughTheSession:
 
         assert 3 == len(caught.value.errors)
         assert 0 == total_requests(http)
+
+
+@attrs.frozen(kw_only=True)
+class Farm:
+    number: int
+
+
+@attrs.frozen(kw_only=True)
+class NestedCredentials:
+    api_key: str
+    farm: Farm
+
+
+@attrs.frozen(kw_only=True)
+class NestedRecord(lc.CredentialRecord):
+    pass
+
+
+NESTED = lc.CredentialResource("nested", NestedCredentials, NestedRecord)
+
+
+class TestFieldKinds:
+    def test_a_nested_class_reports_its_inner_path(self) -> None:
+        """A bad value inside a nested attrs field is reported at its path, with the others."""
+        found = problems(NESTED, {"apiKey": "", "farm": {"number": "x"}})
+
+        assert "must not be empty @ $.apiKey" in found
+        assert any(problem.endswith("@ $.farm.number") for problem in found)
+
+    def test_a_field_without_annotation_is_taken_as_is(self) -> None:
+        """A schema field with no type (attrs.make_class) is checked for emptiness only."""
+        schema = attrs.make_class("Untyped", ["token"], frozen=True)
+        resource: lc.CredentialResource[Any, NestedRecord] = lc.CredentialResource(
+            "untyped", schema, NestedRecord
+        )
+
+        assert {"unknown field @ $.x", "must not be empty @ $.token"} == problems(
+            resource, {"token": " ", "x": 1}
+        )
+
+    def test_validate_names_a_wrong_type(self) -> None:
+        """validate() of a built instance lists a non-string value of a string field."""
+        credentials: Any = lc.SenteraCredentials(
+            username=1,  # type: ignore[arg-type]
+            password="",
+            organization_name="Acme",
+        )
+
+        with pytest.raises(lc.ValidationError) as caught:
+            lc.SENTERA.validate(credentials)
+
+        assert (
+            "expected a string, got int @ $.username",
+            "must not be empty @ $.password",
+        ) == caught.value.errors
