@@ -16,11 +16,17 @@ your own ``token_provider``) is kept as is in ``Outcome.error``. An error
 raised by the input iterable itself is not an operation's failure: no more
 operations are pulled, the ones in flight finish and are yielded, and then
 the error is raised to the consumer.
+
+The engine also stops pulling when a failure shows that nothing can succeed
+(:class:`BulkStoppedError`): the token is refused for good, or the host has
+refused every connection for a while. The operations in flight finish and
+are yielded first; the ones never started get no outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -37,7 +43,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 from ._converter import plain_constructor
-from ._exceptions import NotFoundError, ValidationError
+from ._exceptions import (
+    AuthenticationError,
+    BulkStoppedError,
+    LeafError,
+    NotFoundError,
+    TransportError,
+    ValidationError,
+)
 from ._resource import CredentialResource
 from ._session import DEFAULT_CONCURRENCY
 
@@ -278,6 +291,7 @@ class _Engine:
         self._next_index = 0
         self._exhausted = False
         self._source_error: BaseException | None = None
+        self._stop: BulkStoppedError | None = None
         self._ready: deque[Outcome] = deque()
         self._workers = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -318,6 +332,8 @@ class _Engine:
                     await waiter
                 finally:
                     self._waiter = None
+            if self._stop is not None:
+                raise self._stop from self._stop.error
             if self._source_error is not None:
                 raise self._source_error
         finally:
@@ -444,8 +460,41 @@ class _Engine:
                 )
                 attempts += before
         except Exception as exc:
+            if self._stop is None and isinstance(exc, LeafError):
+                self._judge(exc)
             return _outcome(operation, index, None, exc, before + getattr(exc, "attempts", 0))
         return _outcome(operation, index, value, None, attempts)
+
+    def _judge(self, error: LeafError) -> None:
+        """Stop pulling operations when ``error`` shows that none can succeed."""
+        session = self._session
+        if isinstance(error, AuthenticationError):
+            # Leaf's 401 is about the bearer token, never one credential: it
+            # is raised only once a new token was refused too (or the login
+            # failed, or the token is fixed), so every request would meet it.
+            reason = "unauthenticated"
+            why = f"the session cannot authenticate: {error}"
+        elif isinstance(error, TransportError) and error.sent is False:
+            budget = session._budget
+            since = budget.refused_since
+            if since is None:
+                return
+            down_for = time.monotonic() - since
+            if down_for < session._retry.unreachable_after and not budget.empty:
+                return
+            reason = "unreachable"
+            why = (
+                f"no connection to {session.base_url} for {down_for:.1f}s, "
+                f"{budget.refused} attempt(s) refused with no answer in between: {error}"
+            )
+        else:
+            return
+        self._stop = BulkStoppedError(
+            f"bulk job stopped: {why}; the operations not yet started were not run",
+            reason=reason,
+            error=error,
+        )
+        self._exhausted = True  # no worker pulls another operation
 
 
 _KINDS = (Get, Create, Delete, Events, Replace, Call)

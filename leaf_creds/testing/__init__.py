@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._faults import Drop, Fault, Faults
 from ._onboarding import FakeOnboarding
+from ._ratelimit import RateLimit
 from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
 from ._state import FakeUser
 from ._webhooks import Delivery, FakeAlerts
@@ -27,5 +28,6 @@ __all__ = [
     "Fault",
     "Faults",
     "LoggedRequest",
+    "RateLimit",
     "serve",
 ]

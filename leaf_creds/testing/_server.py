@@ -34,6 +34,7 @@ from .._registry import Registry, default_registry
 from .._resource import CredentialResource
 from ._faults import Fault, Faults
 from ._onboarding import FakeOnboarding
+from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed, seed_users
 from ._state import FakeUser, Problem, State
 from ._tokens import TokenIssuer
@@ -97,6 +98,9 @@ class FakeLeaf:
         seed: Seeds the draws of faults with a ``probability``.
         webhook_retry_delays: Seconds after a failed webhook delivery at
             which it is retried (Leaf's minutes, shortened); see :attr:`alerts`.
+        rate_limit: Answer Leaf's ``429`` past this many requests, counted
+            over every client of the fake; None (the default) never does.
+            Settable on the instance as :attr:`rate_limit`.
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class FakeLeaf:
         token_lifetime: float | None = None,
         seed: int | None = None,
         webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._accounts = dict(accounts or {})
         self._issuer = TokenIssuer(tokens)
@@ -126,6 +131,8 @@ class FakeLeaf:
         self._idle.set()
         self.token_lifetime = token_lifetime
         self.faults = Faults(seed=seed)
+        self._limiter: RateLimiter | None = None
+        self.rate_limit = rate_limit
         self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
         """The Alerts service: registered webhooks and the deliveries to them."""
         self.onboarding = FakeOnboarding(
@@ -332,6 +339,17 @@ class FakeLeaf:
         return record
 
     @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate limit every client shares; setting it starts a fresh budget."""
+        return None if self._limiter is None else self._limiter.limit
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        if limit is not None and not isinstance(limit, RateLimit):
+            raise TypeError("rate_limit must be a leaf_creds.testing.RateLimit or None")
+        self._limiter = None if limit is None else RateLimiter(limit)
+
+    @property
     def requests(self) -> list[LoggedRequest]:
         """Every request received since the start or :meth:`reset`, in order of arrival."""
         return list(self._log)
@@ -380,8 +398,13 @@ class FakeLeaf:
         self._in_flight += 1
         self._idle.clear()
         try:
-            fault = self.faults.next_for(method, (path,) if service is None else (path, service))
-            response = await self._respond(request, path, service, fault)
+            limiter = self._limiter
+            # Before the faults: a refused request is not processed at all.
+            response = None if limiter is None else limiter.refuse(self.now())
+            if response is None:
+                where = (path,) if service is None else (path, service)
+                fault = self.faults.next_for(method, where)
+                response = await self._respond(request, path, service, fault)
             if response is not None:
                 status = response.status
                 return response
@@ -636,6 +659,7 @@ async def serve(
     token_lifetime: float | None = None,
     seed: int | None = None,
     stream: TextIO | None = None,
+    rate_limit: RateLimit | None = None,
     users: int = 0,
     seed_document: Any = None,
     token: str | None = None,
@@ -649,8 +673,8 @@ async def serve(
 
     Args:
         host, port: Where to listen.
-        accounts, tokens, registry, token_lifetime, seed: As for
-            :class:`FakeLeaf`.
+        accounts, tokens, registry, token_lifetime, seed, rate_limit: As
+            for :class:`FakeLeaf`.
         stream: Where to write the greeting.
         users: Users to add first, with ids that are the same on every run
             (``Grower 0000``, ...; no credentials).
@@ -671,6 +695,7 @@ async def serve(
         port=port,
         token_lifetime=token_lifetime,
         seed=seed,
+        rate_limit=rate_limit,
     )
     seed_users(fake, users)
     if seed_document is not None:
