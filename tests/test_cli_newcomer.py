@@ -611,7 +611,7 @@ class TestInProcessEdges:
 class TestInterruptInProcess:
     """Ctrl-C in this process: the fake serves from a thread, a real SIGINT hits `main`."""
 
-    @pytest.mark.parametrize("resume", [None, "same", "other"])
+    @pytest.mark.parametrize("resume", [None, "same", "other", "no --out"])
     def test_resume_hint(
         self,
         resume: str | None,
@@ -641,7 +641,9 @@ class TestInterruptInProcess:
         out = tmp_path / "results.jsonl"
         earlier = tmp_path / "earlier.jsonl"
         extra = {None: [], "same": ["--resume", str(out)], "other": ["--resume", str(earlier)]}
-        argv = ["apply", str(plan), "--out", str(out), *extra[resume]]
+        argv = ["apply", str(plan)]
+        if resume != "no --out":
+            argv += ["--out", str(out), *extra[resume]]
 
         def interrupt() -> None:
             while len(fake.requests) < 3:
@@ -660,9 +662,10 @@ class TestInterruptInProcess:
 
         command = shlex.join(["leaf-creds", *argv, "--concurrency", "2"])
         expected = {
-            None: f"{command} --resume {out}",
-            "same": command,
-            "other": f"cat {out} >> {earlier} && {command}",
+            None: f"to resume, run: {command} --resume {out}",
+            "same": f"to resume, run: {command}",
+            "other": f"to resume, run: cat {out} >> {earlier} && {command}",
+            "no --out": "give --out RESULTS.jsonl --resume RESULTS.jsonl to make a run resumable",
         }[resume]
         assert 130 == code
-        assert f"leaf-creds apply: to resume, run: {expected}\n" in err
+        assert f"{expected}\n" in err
