@@ -6,18 +6,20 @@ session learns the rate: it sends freely until the first 429, then paces
 every request through one schedule whose rate follows CUBIC, the curve
 botocore's "adaptive" retry mode uses (and TCP before it):
 
-- a 429 cuts the rate to ``BETA`` (0.7) times ``W_max``, the rate where the
+- a 429 cuts the rate to ``BETA`` (0.8) times ``W_max``, the rate where the
   limit was met: the rate of requests that got through (were not answered
-  429) over the last half second, once it is measured, else the rate in force;
-- the rate then grows back along ``C * (t - K)**3 + W_max``: quickly at
-  first, flat near the rate that was cut (``W_max``, where the limit was
-  found last time), then faster again, probing for more;
-- only a 429 to a request sent after the last cut cuts again: the requests
-  already in flight when the first one came back met the same limit, and one
-  overshoot is one cut (TCP's rule), or a burst of 429s would cut the rate
-  to nothing;
-- the rate never exceeds twice what was measured being sent, so a session
-  that sends little does not "earn" a rate it never tried;
+  429) over the last half second, once that is measured, else the rate in
+  force; the very first 429 takes half the rate sent freely until then;
+- the rate then grows back along ``W_max * (C * (t - K)**3 + 1)``: quickly
+  at first, flat near ``W_max``, then faster again, probing for more;
+- the requests already waiting for a start reserved at the old rate take new
+  turns at the new one, and the schedule restarts with no catch-up burst;
+- only a 429 to a request reserved after the last cut cuts again: the
+  requests already on their way met the same limit, and one overshoot is one
+  cut (TCP's rule), or a burst of 429s would cut the rate to nothing;
+- the rate never exceeds twice what was measured being sent (or twice
+  ``W_max``), so a session that sends little does not "earn" a rate it never
+  tried;
 - ``LeafSession(rate_limit=...)`` is a hard ceiling, enforced from the first
   request, with starts spaced ``1/rate`` apart.
 
@@ -26,7 +28,8 @@ time"): each request reserves the next start time and sleeps until it, so
 there is no lock, no polling, and the order is first come, first served.
 
 Until the first 429, with no ceiling, the session pays one attribute check
-(``engaged``) and one counter increment per request, nothing else.
+(``engaged``) and one counter increment per request, nothing else (only the
+very first request goes through :meth:`Pacer.acquire`, to start the clock).
 """
 
 from __future__ import annotations
@@ -41,13 +44,15 @@ __all__ = ["BETA", "MIN_RATE", "Pacer"]
 
 log = logging.getLogger("leaf_creds")
 
-BETA: Final = 0.8  # the cut: the rate kept after a 429 (botocore's and CUBIC's)
+# The cut: the rate kept after a 429. botocore and CUBIC keep 0.7; W_max here
+# is what got through, not the rate that overshot, so a gentler cut suffices.
+BETA: Final = 0.8
 # CUBIC's C, per s**3, as a share of W_max rather than botocore's fixed 0.4
 # requests/s per s**3: the curve then has one shape at 2 requests/s and at
-# 200 (back to W_max in K = (0.2 / 0.025) ** (1/3) = 2 s, twice it 2.9 s
+# 200 (back to W_max in K = (0.2 / 0.1) ** (1/3) = 1.26 s, twice it 2.2 s
 # later), and a worker sharing the limit with others probes as fast as one
-# alone.
-SCALE: Final = 0.025
+# alone, so it takes up the room a finished worker leaves within seconds.
+SCALE: Final = 0.1
 MIN_RATE: Final = 0.5  # requests/s: never slower, so a probe always goes out
 _WINDOW: Final = 0.25  # seconds per measurement window; rates span the last two
 _FIRST_CUT: Final = 0.5  # of the free rate, taken as W_max at the first 429

@@ -155,8 +155,9 @@ class TestConvergence:
         counts = statuses(fake)
         assert [] == [o for o in outcomes if not isinstance(o.error, lc.NotFoundError)]
         assert 300 == counts[404]
-        # Unpaced, about two requests in three would be refused here.
-        assert counts[429] <= 0.15 * sum(counts.values()), counts
+        # Unpaced, about two requests in three would be refused here, and
+        # lines would fail; paced, most 429s are the first burst's.
+        assert counts[429] <= 0.3 * sum(counts.values()), counts
         assert pacer.engaged
 
     async def test_every_kind_of_call_is_paced(self) -> None:

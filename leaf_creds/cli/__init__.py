@@ -389,6 +389,8 @@ def _session(args: argparse.Namespace, registry: Registry) -> LeafSession:
             registry=registry,
             timeout=_option(args, "timeout", 30.0),
             allow_http=_option(args, "allow_http", False),
+            # --rate is a hard ceiling on every request: retries, 429s' resends too.
+            rate_limit=_option(args, "rate"),
         )
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
