@@ -43,6 +43,7 @@ EVENTS = [
         "statusCode": 401,
         "createdDate": "2024-05-06T07:09:09Z",
     },
+    {"id": "e3", "statusCode": 204, "createdDate": "2024-05-06T07:10:09Z"},  # no body
 ]
 
 
@@ -74,7 +75,7 @@ class TestEvents:
 
         assert 0 == code
         assert [] == leaked(output)
-        first, second = json.loads(output)["result"]["events"]
+        first, second, empty = json.loads(output)["result"]["events"]
         assert {"access_token": "***", "refresh_token": "***", "expires_in": 3600} == json.loads(
             first["body"]
         )
@@ -83,6 +84,7 @@ class TestEvents:
         )
         assert "grant_type=refresh_token&refresh_token=***&scope=ag" == second["body"]
         assert "Authorization: ***\nSet-Cookie: ***\nX-Trace: t1" == second["headers"]
+        assert (None, None) == (empty.get("body"), empty.get("headers"))
 
     def test_show_secrets_prints_events_as_leaf_sent_them(
         self, http: LeafMock, capsys: pytest.CaptureFixture[str]
@@ -94,7 +96,7 @@ class TestEvents:
 
         assert 0 == code
         events = json.loads(output)["result"]["events"]
-        assert [e["body"] for e in EVENTS] == [e["body"] for e in events]
+        assert [e.get("body") for e in EVENTS] == [e.get("body") for e in events]
 
 
 class TestAuditEvents:
@@ -123,5 +125,5 @@ class TestAuditEvents:
         line: dict[str, Any] = next(
             json.loads(text) for text in output.splitlines() if text.startswith("{")
         )
-        assert ["e1", "e2"] == [event["id"] for event in line["events"]]
+        assert ["e1", "e2", "e3"] == [event["id"] for event in line["events"]]
         assert "refresh_token=***" in line["events"][1]["body"]
