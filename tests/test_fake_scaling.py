@@ -553,9 +553,14 @@ class TestFakeServerCommand:
         assert 2 == code
         assert "--token must be one word" in capsys.readouterr().err
 
-    def test_negative_users_is_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """--users -1 is an argparse error saying 0 or more."""
-        code = main(["fake-server", "--users", "-1"])
+    @pytest.mark.parametrize(
+        ("users", "message"), [("-1", "must be 0 or more, got -1"), ("many", "not an integer")]
+    )
+    def test_users_must_be_a_count(
+        self, capsys: pytest.CaptureFixture[str], users: str, message: str
+    ) -> None:
+        """--users takes 0 or a positive integer; anything else is an argparse error."""
+        code = main(["fake-server", "--users", users])
 
         assert 2 == code
-        assert "must be 0 or more" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
