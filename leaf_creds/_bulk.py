@@ -476,10 +476,8 @@ class _Engine:
             why = f"the session cannot authenticate: {error}"
         elif isinstance(error, TransportError) and error.sent is False:
             budget = session._budget
-            since = budget.refused_since
-            if since is None:
-                return
-            down_for = time.monotonic() - since
+            now = time.monotonic()
+            down_for = now - (budget.refused_since or now)
             if down_for < session._retry.unreachable_after and not budget.empty:
                 return
             reason = "unreachable"

@@ -110,21 +110,13 @@ class Pacer:
         self._window_start = self._since
         self._previous: tuple[int, int, float] | None = None
 
-    def __repr__(self) -> str:
-        rate = self.rate()
-        state = "free" if rate == math.inf else f"{rate:.1f}/s"
-        ceiling = "" if self._ceiling is None else f" ceiling={self._ceiling:g}/s"
-        return f"<Pacer {state}{ceiling}>"
-
     @property
     def ceiling(self) -> float | None:
         """The hard ceiling in requests per second, or None."""
         return self._ceiling
 
-    def rate(self, now: float | None = None) -> float:
-        """Return the rate requests may start at now, in requests per second (inf: free)."""
-        if now is None:
-            now = time.monotonic()
+    def rate(self, now: float) -> float:
+        """Return the rate requests may start at ``now``, in requests per second (inf: free)."""
         rate = math.inf
         if self._adaptive:
             t = now - self._cut_at - self._k

@@ -105,15 +105,6 @@ class RetryBudget:
         self.refused = 0
         self.refused_since: float | None = None
 
-    def __repr__(self) -> str:
-        level = "off" if self._capacity is None else f"{self._level}/{self._capacity}"
-        return f"<RetryBudget {level}>"
-
-    @property
-    def level(self) -> int | None:
-        """What is left to spend, or None when the budget is off."""
-        return None if self._capacity is None else self._level
-
     def spend(self, cost: int) -> bool:
         """Pay for one retry; return False (spending nothing) when it cannot be paid for."""
         if self._capacity is None:

@@ -117,6 +117,23 @@ class TestDeadHost:
         assert isinstance(error, lc.BulkStoppedError)
         assert len(outcomes) <= 4
 
+    async def test_a_host_that_comes_back_is_used_again(self) -> None:
+        """After refused connections, a success closes the streak and a job runs to its end."""
+        retry = lc.RetryPolicy(backoff_base=0, retry_budget=None, unreachable_after=0)
+        port = free_port()
+        async with lc.LeafSession(
+            token="t", base_url=f"http://127.0.0.1:{port}", retry=retry
+        ) as leaf:
+            with pytest.raises(lc.TransportError):
+                await leaf.get(lc.SENTERA, "u1")
+            async with FakeLeaf(port=port, tokens=["t"]) as fake:
+                users = [fake.add_user().id for _ in range(10)]
+                for user_id in users:
+                    fake.add_credential(user_id, lc.SENTERA, SENTERA_BODY)
+                outcomes, error = await run(leaf, [lc.Get(lc.SENTERA, u) for u in users])
+
+        assert (None, [True] * 10) == (error, [o.ok for o in outcomes])
+
     async def test_a_host_that_answers_is_not_dead(self) -> None:
         """Failures the server answers (5xx, 404) never stop a job."""
         async with FakeLeaf() as fake:

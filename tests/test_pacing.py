@@ -119,6 +119,18 @@ class TestPacedResends:
         assert info.value.attempts > 1
         assert info.value.attempts == statuses(fake)[429]
 
+    async def test_a_turn_past_the_wait_is_not_awaited(self) -> None:
+        """A Retry-After beyond rate_limit_max_wait raises the 429 without sleeping on it."""
+        policy = lc.RetryPolicy(rate_limit_max_wait=5)
+        async with FakeLeaf() as fake:
+            user = fake.add_user()
+            fake.faults.add(status=429, retry_after=30)
+            async with lc.LeafSession(token=fake.token, base_url=fake.url, retry=policy) as leaf:
+                with pytest.raises(lc.RateLimitError) as info:
+                    await leaf.get(lc.SENTERA, user.id)
+
+        assert (30.0, 1) == (info.value.retry_after, len(fake.requests))
+
     async def test_zero_wait_raises_the_first_429(self) -> None:
         """rate_limit_max_wait=0 raises the first 429 without sending again."""
         policy = lc.RetryPolicy(rate_limit_max_wait=0)
@@ -183,6 +195,18 @@ class TestCeiling:
         assert 30 == len(outcomes)
         assert 0 == statuses(fake)[429]
         assert 25.0 == leaf.rate_limit
+
+    async def test_429s_under_a_ceiling_are_waited_out(self) -> None:
+        """A session with a ceiling still slows down, and resends, after a 429."""
+        async with FakeLeaf() as fake:
+            user = fake.add_user()
+            fake.add_credential(user.id, lc.SENTERA, SENTERA_BODY)
+            fake.faults.add(status=429, times=3)
+            async with lc.LeafSession(token=fake.token, base_url=fake.url, rate_limit=500) as leaf:
+                record = await leaf.get(lc.SENTERA, user.id)
+
+        assert "OK" == record.status
+        assert 4 == len(fake.requests)
 
     async def test_no_ceiling_by_default(self) -> None:
         """A session has no ceiling unless given one."""
@@ -270,7 +294,14 @@ class TestFakeRateLimit:
 
     @pytest.mark.parametrize(
         "options",
-        [{}, {"burst": 3}, {"per_second": 0}, {"per_minute": -1}, {"per_second": float("inf")}],
+        [
+            {},
+            {"burst": 3},
+            {"burst": 3, "per_minute": 10},
+            {"per_second": 0},
+            {"per_minute": -1},
+            {"per_second": float("inf")},
+        ],
     )
     def test_bad_limits_are_refused(self, options: dict[str, Any]) -> None:
         """A limit needs a positive rate; a burst needs a per-second rate."""
