@@ -9,7 +9,7 @@ botocore's "adaptive" retry mode uses (and TCP before it):
 - a 429 cuts the rate to ``BETA`` (0.8) times ``W_max``, the rate where the
   limit was met: the rate of requests that got through (were not answered
   429) over the last half second, once that is measured, else the rate in
-  force; the very first 429 takes half the rate sent freely until then;
+  force; the very first 429 takes a quarter of the rate sent freely so far;
 - the rate then grows back along ``W_max * (C * (t - K)**3 + 1)``: quickly
   at first, flat near ``W_max``, then faster again, probing for more;
 - the requests already waiting for a start reserved at the old rate take new
@@ -55,7 +55,7 @@ BETA: Final = 0.8
 SCALE: Final = 0.1
 MIN_RATE: Final = 0.5  # requests/s: never slower, so a probe always goes out
 _WINDOW: Final = 0.25  # seconds per measurement window; rates span the last two
-_FIRST_CUT: Final = 0.5  # of the free rate, taken as W_max at the first 429
+_FIRST_CUT: Final = 0.25  # of the free rate, taken as W_max at the first 429
 _SPAN_MIN: Final = 0.4  # seconds of measurement before a rate is trusted
 # How far behind "now" the schedule may be, when the learned rate binds: the
 # event loop wakes sleepers late under load, and without a little catch-up
@@ -176,7 +176,7 @@ class Pacer:
         if not self._adaptive:
             # The first 429: the limit was met somewhere below the rate
             # sent so far, freely; most of a free burst is what the server
-            # refuses, so start from half of it. (An overestimate costs more
+            # refuses, so start from a quarter of it. (An overestimate costs more
             # cuts, each a few 429s; an underestimate, e.g. of a session
             # that idled before its burst, a few seconds of CUBIC's probing.)
             elapsed = max(now - self._since, 1e-3)
