@@ -26,6 +26,7 @@ from leaf_creds.airflow import (
     LeafApplyOperator,
     LeafAuditOperator,
     LeafHook,
+    LeafInviteOperator,
     get_provider_info,
 )
 
@@ -343,6 +344,70 @@ class TestOperators:
         )
 
         assert {"cnhi": {"OK": 1}} == counts
+
+
+    async def test_invite_then_resume(
+        self, conn: None, leaf_fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Invite writes a link per user, 0600, and a rerun skips those already invited."""
+        users = [leaf_fake.add_user().id for _ in range(3)]
+        listing = tmp_path / "users.txt"
+        listing.write_text("".join(f"{user}\n" for user in users), encoding="utf-8")
+        out = tmp_path / "links" / "links.jsonl"
+        common: dict[str, Any] = {"task_id": "invite", "providers": ["john-deere"], "out": str(out)}
+
+        first = await asyncio.to_thread(
+            LeafInviteOperator(**common, users=users[:1], expires_in=3600).execute, {}
+        )
+        rest = await asyncio.to_thread(
+            LeafInviteOperator(
+                **common, users_file=str(listing), company_name="Acme", concurrency=2
+            ).execute,
+            {},
+        )
+
+        assert (1, 0, 0) == (first["ok"], first["failed"], first["skipped"])
+        assert (2, 0, 1) == (rest["ok"], rest["failed"], rest["skipped"])
+        assert 0o600 == out.stat().st_mode & 0o777
+        assert sorted(users) == sorted(line["leafUserId"] for line in outcomes(out) if line["ok"])
+
+    def test_invite_needs_exactly_one_source_of_users(self) -> None:
+        """Users, a users file and `missing` exclude each other; one is required."""
+        with pytest.raises(ValueError, match="exactly one of users, users_file and missing"):
+            LeafInviteOperator(task_id="i", providers=["cnhi"], out="x", users=["a"], missing=True)
+        with pytest.raises(ValueError, match="exactly one of users, users_file and missing"):
+            LeafInviteOperator(task_id="i", providers=["cnhi"], out="x")
+
+    async def test_invite_failure_fails_the_task(
+        self, conn: None, leaf_fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A link that cannot be created (no such user) fails the task, to be retried."""
+        out = tmp_path / "links.jsonl"
+        operator = LeafInviteOperator(
+            task_id="invite", providers=["john-deere"], users=["nobody"], out=str(out)
+        )
+
+        with pytest.raises(AirflowException, match="1 link\\(s\\) could not be created"):
+            await asyncio.to_thread(operator.execute, {})
+
+    async def test_results_reader_skips_a_half_written_line(
+        self, conn: None, leaf_fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A half-written last line left by a killed run does not break the counts."""
+        user = leaf_fake.add_user().id
+        plan = self.plan(
+            tmp_path / "plan.jsonl",
+            [{"op": "create", "provider": "cnhi", "leafUserId": user, "credentials": cnhi_body(0)}],
+        )
+        results = tmp_path / "r"
+        results.mkdir()
+        (results / "shard-0-of-1.jsonl").write_text('{"line": 1, "ok": tr', encoding="utf-8")
+
+        counts = await asyncio.to_thread(
+            LeafApplyOperator(task_id="apply", plan=plan, results_dir=str(results)).execute, {}
+        )
+
+        assert (1, 0, 0) == (counts["ok"], counts["failed"], counts["skipped"])
 
 
 @pytest.fixture(scope="module")

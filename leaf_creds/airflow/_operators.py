@@ -242,6 +242,7 @@ class LeafInviteOperator(_LeafCommand):
         users: Invite these Leaf user ids.
         users_file: Invite the ids in this file, one a line.
         missing: Invite every Leaf user lacking a credential for the providers.
+            Give exactly one of ``users``, ``users_file`` and ``missing``.
         authentication: Authentication links (one provider) instead of
             provider links.
         expires_in: Seconds each link stays valid.
@@ -272,6 +273,11 @@ class LeafInviteOperator(_LeafCommand):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if sum((bool(users), users_file is not None, missing)) != 1:
+            # As the command's own options: checked when the DAG is parsed.
+            raise ValueError(
+                "LeafInviteOperator takes exactly one of users, users_file and missing"
+            )
         self.providers = list(providers)
         self.out = out
         self.users = list(users)
