@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
+
+from leaf_creds.testing import FakeLeaf
+from tests.test_cli import SECRET
+from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
 
 # Loaded here rather than by its entry point (disabled in pyproject.toml), so
 # that coverage sees leaf_creds being imported.
@@ -93,3 +97,31 @@ def callback_result(**kwargs: Any) -> CallbackResult:
     """Build an aioresponses CallbackResult that aiohttp 3.14 can turn into a response."""
     kwargs.setdefault("response_class", _CompatResponse)
     return CallbackResult(**kwargs)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeLeaf]:
+    """Serve a FakeLeaf with its defaults, for the modules that define no `fake` of their own."""
+    async with FakeLeaf() as server:
+        yield server
+
+
+@pytest.fixture
+def cli_secrets() -> list[str]:
+    """The secrets `cli` must never show besides the fake's token; a module may override it."""
+    return [SECRET]
+
+
+@pytest.fixture
+def cli(
+    fake: FakeLeaf,
+    cli_secrets: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    """Run `main(argv)` in-process against `fake`, no other Leaf settings in the environment."""
+    for name in LEAF_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEAF_TOKEN", fake.token)
+    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
+    return Cli(capsys, [*cli_secrets, fake.token])

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,16 @@ import pytest
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
+from tests.test_cli_inprocess import Cli
 
 APP_SECRET = "jd-app-secret-value"
 JD_KEYS = {"clientKey": "jd-app-id", "clientSecret": APP_SECRET}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeLeaf]:
-    async with FakeLeaf() as server:
-        yield server
-
-
-@pytest.fixture
-def cli(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    for name in LEAF_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEAF_TOKEN", fake.token)
-    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
-    return Cli(capsys, [APP_SECRET, fake.token])
+def cli_secrets() -> list[str]:
+    """Watch `cli`'s output for the app secret these tests send."""
+    return [APP_SECRET]
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

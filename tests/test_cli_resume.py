@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,9 @@ import pytest
 
 from leaf_creds.testing import FakeLeaf
 from tests.test_cli import LEAF_CREDS, SECRET, creates, write_plan
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
+from tests.test_cli_inprocess import Cli
 
 CREDENTIALS = "/sentera-credentials"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeLeaf]:
-    async with FakeLeaf() as server:
-        yield server
-
-
-@pytest.fixture
-def cli(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    for name in LEAF_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEAF_TOKEN", fake.token)
-    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
-    return Cli(capsys, [SECRET, fake.token])
 
 
 def read(path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ tests/test_cli_resume.py does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,8 @@ import pytest
 
 from leaf_creds.testing import FakeLeaf
 from tests.test_cli import SECRET, cnhi, sentera, write_plan
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
+from tests.test_cli_inprocess import Cli
 from tests.test_cli_resume import outcomes, read, write_results
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeLeaf]:
-    async with FakeLeaf() as server:
-        yield server
-
-
-@pytest.fixture
-def cli(fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    for name in LEAF_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEAF_TOKEN", fake.token)
-    monkeypatch.setenv("LEAF_BASE_URL", fake.url)
-    return Cli(capsys, [SECRET, fake.token])
 
 
 def rotations(fake: FakeLeaf, count: int, *, old: bool = True) -> list[dict[str, Any]]:
