@@ -33,7 +33,7 @@ from .._models import CredentialStatus
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource
 from ._faults import Fault, Faults
-from ._onboarding import FakeOnboarding
+from ._onboarding import FakeOnboarding, _json_body
 from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed, seed_users
 from ._state import FakeUser, Problem, State
@@ -605,14 +605,6 @@ def _problem(problem: Problem, path: str) -> web.Response:
         content_type=_PROBLEM,
         headers=problem.headers,
     )
-
-
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise Problem(400, "Failed to read HTTP message: the body is not JSON") from None
 
 
 def _query_int(request: web.Request, name: str, default: int, minimum: int) -> int:
