@@ -227,10 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         help='one operation a line: {"op": "create"|"replace"|"delete"|"get"|"events", '
         '"provider": SLUG, "leafUserId": ID, "credentials": {...}}',
     )  # fmt: skip
-    _bulk_options(apply)
-    apply.add_argument(
-        "--rate", type=_positive_float, metavar="R", help="start at most R requests per second"
-    )
+    _bulk_options(apply, rate=True)
     apply.add_argument(
         "--out", metavar="RESULTS.jsonl",
         help="write the outcome lines here instead of stdout (appended to when it is the "
@@ -330,11 +327,11 @@ def _parser() -> argparse.ArgumentParser:
     from ._invite import add_invite_command
 
     add_app_keys_commands(commands, common, _AUTH_HELP)
-    add_invite_command(commands, common, _AUTH_HELP, _bulk_options, _positive_float)
+    add_invite_command(commands, common, _AUTH_HELP, _bulk_options)
     return parser
 
 
-def _bulk_options(parser: argparse.ArgumentParser) -> None:
+def _bulk_options(parser: argparse.ArgumentParser, *, rate: bool = False) -> None:
     parser.add_argument(
         "--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
         help=f"operations in flight at once (default {DEFAULT_CONCURRENCY})",
@@ -343,6 +340,11 @@ def _bulk_options(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=("auto", "always", "never"), default="auto",
         help="the progress bar on stderr: auto shows it on a terminal (needs rich)",
     )  # fmt: skip
+    if rate:
+        parser.add_argument(
+            "--rate", type=_positive_float, metavar="R",
+            help="start at most R requests per second",
+        )  # fmt: skip
 
 
 # -- shared helpers --------------------------------------------------------

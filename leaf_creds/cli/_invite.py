@@ -64,7 +64,6 @@ def add_invite_command(
     common: argparse.ArgumentParser,
     epilog: str,
     bulk_options: Any,
-    rate_type: Any,
 ) -> None:
     """Add ``invite`` to the command parser."""
     text = "create one Magic Link per Leaf user, streamed and concurrent; one JSON line each"
@@ -111,10 +110,7 @@ def add_invite_command(
         "--resume", metavar="LINKS.jsonl",
         help="skip the users this links file records as invited (a missing file: none)",
     )  # fmt: skip
-    bulk_options(sub)
-    sub.add_argument(
-        "--rate", type=rate_type, metavar="R", help="start at most R requests per second"
-    )
+    bulk_options(sub, rate=True)
 
 
 @attrs.define
