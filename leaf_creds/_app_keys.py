@@ -154,11 +154,10 @@ class AppKeys:
             NotFoundError: No such app keys.
             LeafError: Any other failure; see the exception tree.
         """
-        spec = self._spec(provider)
-        url, _ = self._url(spec, app_name, environment)
-        session = self._session
-        answer = await session._request("GET", url, session._timeouts_for(timeout, connect_timeout))
-        return session._decode_object(AppKey, answer, "GET", url)
+        answer, url = await self._send(
+            "GET", provider, app_name, environment, timeout, connect_timeout
+        )
+        return self._session._decode_object(AppKey, answer, "GET", url)
 
     async def list(
         self,
@@ -197,10 +196,21 @@ class AppKeys:
             NotFoundError: There were no such app keys.
             LeafError: Any other failure; see the exception tree.
         """
-        spec = self._spec(provider)
-        url, _ = self._url(spec, app_name, environment)
-        session = self._session
-        await session._request("DELETE", url, session._timeouts_for(timeout, connect_timeout))
+        await self._send("DELETE", provider, app_name, environment, timeout, connect_timeout)
+
+    async def _send(
+        self,
+        method: str,
+        provider: str | CredentialResource[Any, Any],
+        app_name: str,
+        environment: object,
+        timeout: float | None,
+        connect_timeout: float | None,
+    ) -> tuple[_Answer, str]:
+        # A body-less call on one app's keys: what get and delete share.
+        url, _ = self._url(self._spec(provider), app_name, environment)
+        timeouts = self._session._timeouts_for(timeout, connect_timeout)
+        return await self._session._request(method, url, timeouts), url
 
     async def _write(
         self,
