@@ -232,3 +232,6 @@ class TestCommandLine:
         assert "BulkStoppedError" in result.err
         assert 1 == len(result.err.strip().splitlines())
         assert len(report.read_text().splitlines()) <= 8
+        # The users are looked up first: that stops at the refusal too, with
+        # at most one lookup per slot, not one per --user.
+        assert fake.count("GET") <= 8

@@ -9,7 +9,7 @@ from contextlib import aclosing
 from typing import Any, TextIO
 
 from .._bulk import DEFAULT_CONCURRENCY, Events, Get, Outcome
-from .._exceptions import LeafError, NotFoundError
+from .._exceptions import AuthenticationError, BulkStoppedError, LeafError, NotFoundError
 from .._models import CredentialStatus
 from .._resource import user_path
 from .._session import LeafSession
@@ -106,20 +106,35 @@ async def audit(
 async def _unknown_users(leaf: LeafSession, users: Sequence[str], concurrency: int) -> set[str]:
     """Return the ids among ``users`` that Leaf answers 404 for; any other answer is a yes."""
     slots = asyncio.Semaphore(concurrency)
+    # A token Leaf refuses refuses every lookup: stop at the first, as bulk()
+    # does, instead of sending one doomed GET per --user.
+    refused: list[AuthenticationError] = []
 
     async def unknown(user_id: str) -> bool:
         url = leaf._user_management + user_path(user_id)
         async with slots:
+            if refused:
+                return False
             try:
                 await leaf._request("GET", url, leaf._timeouts)
             except NotFoundError:
                 return True
+            except AuthenticationError as exc:
+                refused.append(exc)
+                return False
             except LeafError:  # not ours to judge here: the credential GETs will say
                 return False
         return False
 
     unique = list(dict.fromkeys(users))
     answers = await asyncio.gather(*(unknown(user_id) for user_id in unique))
+    if refused:
+        raise BulkStoppedError(
+            f"audit stopped: the session cannot authenticate: {refused[0]}; "
+            "no credential was read",
+            reason="unauthenticated",
+            error=refused[0],
+        ) from refused[0]
     return {user_id for user_id, gone in zip(unique, answers, strict=True) if gone}
 
 
