@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,35 @@ class TestListen:
         assert b"" == rest
         assert 0 == proc.returncode
         assert SECRET not in greeting + confirmation + err.decode()
+
+    async def test_max_age_refuses_a_replay(self, secret_file: Path) -> None:
+        """With --max-age, a signed alert dated 2001 gets 400 and is not printed; a fresh one is."""
+        from tests.test_receiver import alert_body
+
+        proc = await asyncio.create_subprocess_exec(
+            LEAF_CREDS, "alerts", "listen", "--port", "0", "--secret-file", str(secret_file),
+            "--max-age", "21600", "--read-timeout", "5",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        url = (await proc.stderr.readline()).decode().rsplit(" ", 1)[1].strip()
+        fresh = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        statuses = []
+        async with aiohttp.ClientSession() as client:
+            for when in ("2001-09-01T00:00:00Z", fresh):
+                body = alert_body(timestamp=when)
+                async with client.post(
+                    url, data=body, headers={"X-Leaf-Signature": signature(body)}
+                ) as answer:
+                    statuses.append(answer.status)
+        line = json.loads(await proc.stdout.readline())
+        proc.send_signal(signal.SIGINT)
+        rest, _ = await proc.communicate()
+
+        assert [400, 200] == statuses
+        assert fresh == line["timestamp"]
+        assert b"" == rest
 
     async def test_a_busy_port_exits_2(self, secret_file: Path) -> None:
         """A port already in use is a usage error."""

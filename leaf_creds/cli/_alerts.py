@@ -31,9 +31,9 @@ from .._alerts import (
 from .._converter import make_converter
 from .._exceptions import ValidationError
 from .._fields import MASK
-from .._receiver import aiohttp_handler
+from .._receiver import DEFAULT_READ_TIMEOUT, aiohttp_handler
 from .._registry import default_registry
-from . import EXIT_OK, UsageError, _say, _session, _with_session
+from . import EXIT_OK, UsageError, _positive_float, _say, _session, _with_session
 from ._output import read_error
 
 __all__ = ["add_alerts_commands", "webhook_json"]
@@ -94,6 +94,15 @@ def add_alerts_commands(
     listen.add_argument(
         "--secret-file", required=True, metavar="FILE",
         help="read the webhook's signing secret from FILE",
+    )  # fmt: skip
+    listen.add_argument(
+        "--max-age", type=_positive_float, metavar="SECONDS",
+        help="refuse alerts dated further than this from now (replays; Leaf retries "
+        "for about 4 hours, so e.g. 21600); default: any date",
+    )  # fmt: skip
+    listen.add_argument(
+        "--read-timeout", type=_positive_float, default=DEFAULT_READ_TIMEOUT, metavar="SECONDS",
+        help=f"seconds a delivery's body may take to arrive (default {DEFAULT_READ_TIMEOUT:g})",
     )  # fmt: skip
 
 
@@ -166,7 +175,14 @@ def _run_listen(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         app = web.Application()
-        app.router.add_post(args.path, aiohttp_handler(secret, on_alert, confirmations=True))
+        handler = aiohttp_handler(
+            secret,
+            on_alert,
+            confirmations=True,
+            max_age=args.max_age,
+            read_timeout=args.read_timeout,
+        )
+        app.router.add_post(args.path, handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
