@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from contextlib import aclosing
 from typing import Any
@@ -21,6 +22,14 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class Ceiling(random.Random):
+    """A random source whose uniform draw is always the top of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """Return the upper bound."""
+        return b
 
 
 def policy(**options: Any) -> lc.RetryPolicy:
@@ -88,11 +97,11 @@ class TestUnreachableAfter:
 
         assert isinstance(error, lc.BulkStoppedError)
         assert ("unreachable", 1) == (error.reason, len(outcomes))
-        assert "2 attempt(s) refused with no answer in between" in str(error)
+        assert ", 2 attempt(s) refused with no answer in between" in str(error)
 
     async def test_the_refusals_are_counted_one_per_attempt(self) -> None:
         """The stop message counts every refused attempt since the last answer, retries included."""
-        # Kills unreachable()'s `refused += 1` -> `refused = 1` / `refused += 2`, and
+        # Kills unreachable()'s `refused += 1` -> `refused = 1` / `+= 2` / `-= 1`, and
         # __init__'s `refused = 0` -> 1.
         retry = policy(max_retries=2, retry_budget=None, unreachable_after=0)
         url = f"http://127.0.0.1:{free_port()}"
@@ -101,7 +110,7 @@ class TestUnreachableAfter:
 
         assert isinstance(error, lc.BulkStoppedError)
         assert 1 == len(outcomes)
-        assert "3 attempt(s) refused with no answer in between" in str(error)
+        assert ", 3 attempt(s) refused with no answer in between" in str(error)
 
 
 class TestAnAnswerResetsTheClock:
@@ -140,7 +149,7 @@ class TestAnAnswerResetsTheClock:
 
         assert isinstance(error, lc.BulkStoppedError)
         assert 1 == len(outcomes)
-        assert "2 attempt(s) refused with no answer in between" in str(error)
+        assert ", 2 attempt(s) refused with no answer in between" in str(error)
 
 
 class TestEmpty:
@@ -166,6 +175,28 @@ class TestEmpty:
 
 
 class TestRefill:
+    async def test_an_error_answer_after_refusals_leaves_successes_refilling(self) -> None:
+        """After refusals, an error answer keeps the budget short, so a success refills it."""
+        # Kills answered()'s `short = capacity is not None and level < capacity` -> None: the
+        # success after the 404 would skip the refill, and the last 503 would not be retried.
+        port = free_port()
+        retry = policy(max_retries=2, retry_budget=10, retry_cost=5, retry_refill=5)
+        async with lc.LeafSession(
+            token="t", base_url=f"http://127.0.0.1:{port}", retry=retry
+        ) as leaf:
+            await refused(leaf)  # two retries: 10 -> 0
+            async with FakeLeaf(port=port, tokens=["t"]) as fake:
+                user = fake.add_user()
+                with pytest.raises(lc.NotFoundError):
+                    await leaf.get(lc.SENTERA, user.id)
+                fake.add_credential(user.id, lc.SENTERA, SENTERA_BODY)
+                await leaf.get(lc.SENTERA, user.id)  # 0 -> 5
+                fake.faults.add(status=503, probability=1.0)
+                with pytest.raises(lc.ServerError) as info:
+                    await leaf.get(lc.SENTERA, user.id)  # one retry of 5
+
+        assert 2 == info.value.attempts
+
     async def test_each_success_refills_by_retry_refill_up_to_the_capacity(self) -> None:
         """Successes give back retry_refill each, and never more than the capacity."""
         # Kills succeeded()'s `min(capacity, level + refill)` -> max / `level - refill`, and
@@ -216,6 +247,21 @@ class TestCosts:
                     await slow.get(lc.SENTERA, user.id)
 
         assert (5, 3) == (server.value.attempts, timeout.value.attempts)
+
+
+class TestBackoff:
+    def test_the_ceiling_doubles_from_backoff_base_up_to_backoff_max(self) -> None:
+        """The backoff ceiling is backoff_base times 2**(retry - 1), capped at backoff_max."""
+        # Kills backoff()'s `*` -> `/`, `**` -> `*`, `2.0` -> `3.0` and `retry - 1` -> `retry + 1`
+        # / `retry - 2`, and the exponent cap 64 -> 65 (seen with a huge backoff_max).
+        top = Ceiling()
+        retry = lc.RetryPolicy(backoff_base=0.5, backoff_max=30.0)
+        huge = lc.RetryPolicy(backoff_base=1.0, backoff_max=1e30)
+
+        assert [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0] == [
+            retry.backoff(n, rng=top) for n in range(1, 9)
+        ]
+        assert 2.0**64 == huge.backoff(500, rng=top)
 
 
 class TestNoBudget:
