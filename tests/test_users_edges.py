@@ -81,7 +81,7 @@ class TestPageSize:
 class TestRepeatedPage:
     async def test_the_error_carries_method_url_and_status(self, http: LeafMock) -> None:
         """A full page of users already listed ends the walk with an error naming the request."""
-        # Kills the mutants of PaginationError's method=/url=/status= arguments in UserWalk.advance.
+        # Kills the mutants of UserWalk.advance's PaginationError: its method/url/status and text.
         page = [{"id": "u1"}, {"id": "u2"}]
         http.get(USERS, payload=page, repeat=True)
         seen: list[str] = []
@@ -98,5 +98,8 @@ class TestRepeatedPage:
             error.url,
             error.status,
         )
-        assert f"GET {UM}/users: page 1 repeats 2 users already listed" in str(error)
+        assert (
+            f"GET {UM}/users: page 1 repeats 2 users already listed and says more follow; "
+            "stopped rather than ask for pages forever"
+        ) == str(error)
         assert 2 == total_requests(http)
