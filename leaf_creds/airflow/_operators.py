@@ -32,8 +32,8 @@ def shard_results(results_dir: str | Path, shard: int, shards: int) -> Path:
     return Path(results_dir) / f"shard-{shard}-of-{shards}.jsonl"
 
 
-def _outcomes(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
-    """Yield the readable outcome lines of a results file from byte ``start`` on."""
+def _json_lines(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the readable JSON objects of a JSON-lines file from byte ``start`` on."""
     if not path.exists():
         return
     with path.open("rb") as stream:
@@ -41,10 +41,15 @@ def _outcomes(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
         for raw in stream:
             try:
                 line = json.loads(raw)
-            except ValueError:  # a half-written line of a killed run
+            except (ValueError, RecursionError):  # a half-written line of a killed run
                 continue
-            if isinstance(line, dict) and isinstance(line.get("ok"), bool):
+            if isinstance(line, dict):
                 yield line
+
+
+def _outcomes(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the outcome lines of a results file (not its "started" lines)."""
+    return (line for line in _json_lines(path, start) if isinstance(line.get("ok"), bool))
 
 
 class _LeafCommand(BaseOperator):  # type: ignore[misc]  # Airflow is not type-checked here
@@ -210,26 +215,13 @@ class LeafAuditOperator(_LeafCommand):
             argv += ["--concurrency", str(self.concurrency)]
         code = self._run(argv)
         counts: dict[str, Counter[str]] = {}
-        for line in _report(Path(self.out)):
+        for line in _json_lines(Path(self.out)):
             counts.setdefault(str(line.get("provider")), Counter())[str(line.get("status"))] += 1
         result = {provider: dict(by_status) for provider, by_status in sorted(counts.items())}
         self.log.info("audit: %s", result)
         if code != 0:
             raise AirflowException(f"audit: some credentials could not be read (see {self.out})")
         return result
-
-
-def _report(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with path.open("rb") as stream:
-        for raw in stream:
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(line, dict):
-                yield line
 
 
 class LeafInviteOperator(_LeafCommand):
