@@ -780,7 +780,7 @@ class FakeOnboarding:
                 return self._landing(request, entry)
             _allow(request, *(("POST",) if disconnect else ("GET", "POST")))
             name = segments[1]
-            session = (await request.post()).get("session") if request.method == "POST" else None
+            session = (await _form(request)).get("session") if request.method == "POST" else None
             if not isinstance(session, str):
                 session = request.query.get("session", "")
             self._usable(entry)
@@ -849,7 +849,7 @@ class FakeOnboarding:
     async def _consented(
         self, request: web.Request, entry: _MagicLink, name: str, session: str
     ) -> web.Response:
-        form = await request.post()
+        form = await _form(request)
         username = form.get("username")
         label = self._label(name)
         if not isinstance(username, str) or not username.strip():
@@ -891,11 +891,40 @@ def _allow(request: web.Request, *methods: str) -> None:
 
 
 async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
+    """Return the request's JSON body.
+
+    Raises:
+        Problem: 400 for a body that is not JSON, is nested too deeply for the
+            parser, or holds a lone surrogate (``"\\ud800"``: no UTF-8
+            text holds it); 413 past the body size limit.
+    """
     try:
-        return json.loads(raw)
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, "Maximum upload size exceeded") from None
+    try:
+        body = json.loads(raw)
+        if b"\\u" in raw:  # an escape may name a lone surrogate, which encodes to nothing
+            json.dumps(body, ensure_ascii=False).encode()
+    except RecursionError:
+        raise Problem(400, "Failed to read HTTP message: the JSON is nested too deeply") from None
+    except UnicodeEncodeError:
+        raise Problem(400, "Failed to read HTTP message: a lone surrogate in a string") from None
     except ValueError:
         raise Problem(400, "Failed to read HTTP message: the body is not JSON") from None
+    return body
+
+
+async def _form(request: web.Request) -> Mapping[str, Any]:
+    """Return the request's form; a Problem (400, 413) when it cannot be read."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, "The form is larger than the fake accepts.") from None
+    except (ValueError, LookupError, RuntimeError):
+        # Not UTF-8 (or its charset), an unknown charset or transfer
+        # encoding, a multipart body without its boundary.
+        raise Problem(400, "The form could not be read. Open the link again.") from None
 
 
 def _json_list(
