@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._exceptions import ValidationError
 from ._onboarding import API_KEYS_PATH, ApiKey, check_expires_in
 from ._resource import path_segment, user_path
-from ._service import list_all
-
-if TYPE_CHECKING:
-    from ._session import LeafSession
+from ._transport import Transport
 
 __all__ = ["ApiKeys"]
 
@@ -30,15 +27,12 @@ __all__ = ["ApiKeys"]
 class ApiKeys:
     """Leaf Link API keys, reached as ``leaf.api_keys``."""
 
-    def __init__(self, session: LeafSession) -> None:
-        self._session = session
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._url = transport.user_management + API_KEYS_PATH
 
     def __repr__(self) -> str:
-        return f"<ApiKeys of {self._session!r}>"
-
-    @property
-    def _url(self) -> str:
-        return self._session._user_management + API_KEYS_PATH
+        return f"<ApiKeys of {self._transport!r}>"
 
     async def create(
         self,
@@ -80,15 +74,15 @@ class ApiKeys:
             if not isinstance(description, str):
                 raise ValidationError("description= must be a string")
             body["description"] = description
-        session = self._session
+        transport = self._transport
         url = self._url
-        answer = await session._request(
+        answer = await transport.request(
             "POST",
             url,
-            session._timeouts_for(timeout, connect_timeout),
+            transport.timeouts_for(timeout, connect_timeout),
             data=json.dumps(body).encode(),
         )
-        key = session._decode_object(ApiKey, answer, "POST", url)
+        key = transport.decode_object(ApiKey, answer, "POST", url)
         return key if key.leaf_user_id is not None else attrs.evolve(key, leaf_user_id=user_id)
 
     async def list(
@@ -106,10 +100,10 @@ class ApiKeys:
             LeafError: Any other failure; see the exception tree.
         """
         user_path(user_id)
-        session = self._session
-        return await list_all(
-            session, self._url, ApiKey, "API keys",
-            session._timeouts_for(timeout, connect_timeout), {"leafUserId": user_id},
+        transport = self._transport
+        return await transport.list_all(
+            self._url, ApiKey, "API keys",
+            transport.timeouts_for(timeout, connect_timeout), {"leafUserId": user_id},
         )  # fmt: skip
 
     async def revoke(
@@ -127,5 +121,5 @@ class ApiKeys:
             LeafError: Any other failure; see the exception tree.
         """
         url = self._url + "/" + path_segment(key_id, "API key id")
-        session = self._session
-        await session._request("DELETE", url, session._timeouts_for(timeout, connect_timeout))
+        transport = self._transport
+        await transport.request("DELETE", url, transport.timeouts_for(timeout, connect_timeout))

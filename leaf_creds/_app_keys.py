@@ -21,10 +21,10 @@ from ._http import parse_json
 from ._models import ClientEnvironment
 from ._onboarding import APP_KEYS_PATH, AppKey, AppKeySpec
 from ._resource import CredentialResource, path_segment, to_client_environment
-from ._service import list_all
+from ._transport import Answer, Transport
 
 if TYPE_CHECKING:
-    from ._session import LeafSession, _Answer
+    from ._registry import Registry
 
 __all__ = ["AppKeys"]
 
@@ -34,19 +34,20 @@ class AppKeys:
 
     Each method takes the provider as a slug or ``CredentialResource`` whose
     :attr:`~CredentialResource.app_key` is set, and sends through the
-    session (auth, retries, errors, redaction, logging).
+    transport (auth, retries, errors, redaction, logging).
     """
 
-    def __init__(self, session: LeafSession) -> None:
-        self._session = session
+    def __init__(self, transport: Transport, registry: Registry) -> None:
+        self._transport = transport
+        self._registry = registry
 
     def __repr__(self) -> str:
-        return f"<AppKeys of {self._session!r}>"
+        return f"<AppKeys of {self._transport!r}>"
 
     # -- building (pure) ---------------------------------------------------
 
     def _spec(self, provider: str | CredentialResource[Any, Any]) -> AppKeySpec[Any]:
-        resource = self._session.resource(provider)
+        resource = self._registry.resolve(provider)
         if resource.app_key is None:
             raise ValidationError(f"Leaf stores no app keys for {resource.slug}")
         return resource.app_key
@@ -54,7 +55,7 @@ class AppKeys:
     def _url(
         self, spec: AppKeySpec[Any], app_name: object, environment: object
     ) -> tuple[str, ClientEnvironment | None]:
-        url = self._session._user_management + APP_KEYS_PATH + "/" + spec.provider
+        url = self._transport.user_management + APP_KEYS_PATH + "/" + spec.provider
         url += "/" + path_segment(app_name, "app name")
         if spec.per_environment:
             if environment is None:
@@ -157,7 +158,7 @@ class AppKeys:
         answer, url = await self._send(
             "GET", provider, app_name, environment, timeout, connect_timeout
         )
-        return self._session._decode_object(AppKey, answer, "GET", url)
+        return self._transport.decode_object(AppKey, answer, "GET", url)
 
     async def list(
         self,
@@ -174,10 +175,10 @@ class AppKeys:
             LeafError: Any other failure; see the exception tree.
         """
         spec = self._spec(provider)
-        session = self._session
-        url = session._user_management + APP_KEYS_PATH + "/" + spec.provider
-        return await list_all(
-            session, url, AppKey, "app keys", session._timeouts_for(timeout, connect_timeout)
+        transport = self._transport
+        url = transport.user_management + APP_KEYS_PATH + "/" + spec.provider
+        return await transport.list_all(
+            url, AppKey, "app keys", transport.timeouts_for(timeout, connect_timeout)
         )
 
     async def delete(
@@ -206,11 +207,11 @@ class AppKeys:
         environment: object,
         timeout: float | None,
         connect_timeout: float | None,
-    ) -> tuple[_Answer, str]:
+    ) -> tuple[Answer, str]:
         # A body-less call on one app's keys: what get and delete share.
         url, _ = self._url(self._spec(provider), app_name, environment)
-        timeouts = self._session._timeouts_for(timeout, connect_timeout)
-        return await self._session._request(method, url, timeouts), url
+        timeouts = self._transport.timeouts_for(timeout, connect_timeout)
+        return await self._transport.request(method, url, timeouts), url
 
     async def _write(
         self,
@@ -224,15 +225,15 @@ class AppKeys:
     ) -> AppKey:
         spec = self._spec(provider)
         url, env = self._url(spec, app_name, environment)
-        session = self._session
-        body, secrets = spec.body(keys, session._converter)
-        timeouts = session._timeouts_for(timeout, connect_timeout)
+        transport = self._transport
+        body, secrets = spec.body(keys, transport.converter)
+        timeouts = transport.timeouts_for(timeout, connect_timeout)
 
-        async def existing(failure: LeafError, attempts: int) -> _Answer | None:
+        async def existing(failure: LeafError, attempts: int) -> Answer | None:
             # A POST with an unknown outcome: a GET tells whether the app
             # exists, but not with which keys (Leaf never returns them).
             try:
-                await session._request("GET", url, timeouts)
+                await transport.request("GET", url, timeouts)
             except NotFoundError:
                 return None  # not stored: the POST may be sent again
             except LeafError:
@@ -246,7 +247,7 @@ class AppKeys:
                 attempts=attempts,
             ) from failure
 
-        answer = await session._request(
+        answer = await transport.request(
             method,
             url,
             timeouts,
@@ -259,7 +260,7 @@ class AppKeys:
         except DecodeError:
             data = None  # a 2xx all the same: the keys are stored
         if isinstance(data, dict):
-            return session._decode_object(AppKey, answer, method, url)
+            return transport.decode_object(AppKey, answer, method, url)
         # Leaf documents no answer for POST and PUT (INF: any 2xx, maybe no
         # body): describe what was stored.
         return AppKey(

@@ -1,8 +1,9 @@
 """Bulk credential jobs: operations, outcomes, and the engine of ``LeafSession.bulk``.
 
 The engine runs ``concurrency`` worker tasks. Each worker pulls the next
-operation from the input only when it is free, runs it with the session's
-internals (which report attempts), and hands an :class:`Outcome` to the
+operation from the input only when it is free, runs it through the
+credentials resource (whose ``*_counted`` methods report attempts), and
+hands an :class:`Outcome` to the
 consumer. So the input is streamed, at most ``concurrency`` operations are in
 flight, and no task is created per operation.
 
@@ -36,7 +37,6 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
-    Mapping,
 )
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -51,11 +51,12 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._pacing import Pacer
 from ._resource import CredentialResource
-from ._session import DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
-    from ._session import LeafSession
+    from ._credentials import Credentials
+    from ._transport import Transport
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -73,6 +74,9 @@ __all__ = [
 
 
 Provider: TypeAlias = "str | CredentialResource[Any, Any]"
+
+# Operations in flight at once in LeafSession.bulk.
+DEFAULT_CONCURRENCY = 16
 
 
 def _credentials_repr(value: object) -> str:
@@ -205,7 +209,8 @@ class Progress:
 
 
 def run_bulk(
-    session: LeafSession,
+    credentials: Credentials,
+    transport: Transport,
     operations: Iterable[Operation] | AsyncIterable[Operation],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -241,30 +246,8 @@ def run_bulk(
         total: int | None = len(operations)  # type: ignore[arg-type]
     except TypeError:
         total = None
-    engine = _Engine(session, source, concurrency, rate, on_progress, total)
+    engine = _Engine(credentials, transport, source, concurrency, rate, on_progress, total)
     return engine.run()
-
-
-class _Pacer:
-    """Space request starts ``1/rate`` seconds apart: a leaky bucket, no burst.
-
-    Each caller reserves the next start time, then sleeps until it; there is
-    no polling, and the schedule does not drift with sleep jitter.
-    """
-
-    __slots__ = ("_interval", "_loop", "_next")
-
-    def __init__(self, rate: float, loop: asyncio.AbstractEventLoop) -> None:
-        self._interval = 1.0 / rate
-        self._loop = loop
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = self._loop.time()
-        start = self._next if self._next > now else now
-        self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
 
 
 class _Engine:
@@ -272,20 +255,24 @@ class _Engine:
 
     def __init__(
         self,
-        session: LeafSession,
+        credentials: Credentials,
+        transport: Transport,
         source: Iterator[Operation] | AsyncIterator[Operation],
         concurrency: int,
         rate: float | None,
         on_progress: Callable[[Progress], object] | None,
         total: int | None,
     ) -> None:
-        self._session = session
+        self._credentials = credentials
+        self._transport = transport
         self._sync = source if isinstance(source, Iterator) else None
         self._async = source if isinstance(source, AsyncIterator) else None
         self._lock = asyncio.Lock() if self._async is not None else None
         self._concurrency = concurrency
         self._rate = rate
-        self._pacer: _Pacer | None = None
+        # bulk(rate=): the operations' own starts, spaced 1/rate apart (the
+        # session's rate_limit, a ceiling on every request, is the transport's).
+        self._pacer = None if rate is None else Pacer(rate)
         self._on_progress = on_progress
         self._total = total
         self._next_index = 0
@@ -297,14 +284,12 @@ class _Engine:
         self._waiter: asyncio.Future[None] | None = None
         self._room: asyncio.Future[None] | None = None
         # The session's default timeouts, resolved once for the whole run.
-        self._timeouts = session._timeouts_for(None, None)
+        self._timeouts = transport.timeouts
 
     # -- the consumer ------------------------------------------------------
 
     async def run(self) -> AsyncGenerator[Outcome, None]:
         loop = asyncio.get_running_loop()
-        if self._rate is not None:
-            self._pacer = _Pacer(self._rate, loop)
         # No more workers than operations, when their number is known.
         workers = self._concurrency if self._total is None else min(self._concurrency, self._total)
         self._workers = max(workers, 1)
@@ -414,11 +399,11 @@ class _Engine:
             return index, operation
 
     async def _run_one(self, index: int, operation: Operation) -> Outcome:
-        session = self._session
+        credentials = self._credentials
         timeouts = self._timeouts
         pacer = self._pacer
         before = 0  # attempts of a replace's delete
-        credentials: object = None  # a replace's, checked
+        checked: object = None  # a replace's credentials, checked
         value: Any
         try:
             if not isinstance(operation, _KINDS):
@@ -426,37 +411,45 @@ class _Engine:
             if type(operation) is Call:
                 # Another Leaf service's request (a Magic Link...): no resource.
                 if pacer is not None:
-                    await pacer.wait()
+                    await pacer.acquire()
                 value, attempts = await operation.call(timeouts)
                 return _outcome(operation, index, value, None, attempts)
             provider = operation.provider
             resource = (
-                provider if type(provider) is CredentialResource else session.resource(provider)
+                provider if type(provider) is CredentialResource else credentials.resource(provider)
             )
             if isinstance(operation, Replace):
                 # Checked before the delete: bad input must never remove anything.
-                credentials = _checked(session, resource, operation.credentials)
+                checked = credentials.checked(resource, operation.credentials)
             if pacer is not None:
-                await pacer.wait()
+                await pacer.acquire()
             if isinstance(operation, Get):
-                value, attempts = await session._get(resource, operation.user_id, timeouts)
+                value, attempts = await credentials.get_counted(
+                    resource, operation.user_id, timeouts
+                )
             elif isinstance(operation, Create):
-                value, attempts = await session._create(
+                value, attempts = await credentials.create_counted(
                     resource, operation.user_id, operation.credentials, timeouts
                 )
             elif isinstance(operation, Delete):
-                value, attempts = await session._delete(resource, operation.user_id, timeouts)
+                value, attempts = await credentials.delete_counted(
+                    resource, operation.user_id, timeouts
+                )
             elif isinstance(operation, Events):
-                value, attempts = await session._events(resource, operation.user_id, timeouts)
+                value, attempts = await credentials.events_counted(
+                    resource, operation.user_id, timeouts
+                )
             else:
                 try:
-                    _, before = await session._delete(resource, operation.user_id, timeouts)
+                    _, before = await credentials.delete_counted(
+                        resource, operation.user_id, timeouts
+                    )
                 except NotFoundError as exc:
                     before = exc.attempts
                 if pacer is not None:
-                    await pacer.wait()
-                value, attempts = await session._create(
-                    resource, operation.user_id, credentials, timeouts
+                    await pacer.acquire()
+                value, attempts = await credentials.create_counted(
+                    resource, operation.user_id, checked, timeouts
                 )
                 attempts += before
         except Exception as exc:
@@ -467,7 +460,7 @@ class _Engine:
 
     def _judge(self, error: LeafError) -> None:
         """Stop pulling operations when ``error`` shows that none can succeed."""
-        session = self._session
+        transport = self._transport
         if isinstance(error, AuthenticationError):
             # Leaf's 401 is about the bearer token, never one credential: it
             # is raised only once a new token was refused too (or the login
@@ -475,14 +468,14 @@ class _Engine:
             reason = "unauthenticated"
             why = f"the session cannot authenticate: {error}"
         elif isinstance(error, TransportError) and error.sent is False:
-            budget = session._budget
+            budget = transport.budget
             now = time.monotonic()
             down_for = now - (budget.refused_since or now)
-            if down_for < session._retry.unreachable_after and not budget.empty:
+            if down_for < transport.retry.unreachable_after and not budget.empty:
                 return
             reason = "unreachable"
             why = (
-                f"no connection to {session.base_url} for {down_for:.1f}s, "
+                f"no connection to {transport.base_url} for {down_for:.1f}s, "
                 f"{budget.refused} attempt(s) refused with no answer in between: {error}"
             )
         else:
@@ -496,13 +489,6 @@ class _Engine:
 
 
 _KINDS = (Get, Create, Delete, Events, Replace, Call)
-
-
-def _checked(session: LeafSession, resource: CredentialResource[Any, Any], body: object) -> object:
-    """Return a replace's credentials as a checked schema, before anything is deleted."""
-    if isinstance(body, Mapping):
-        return resource.credentials_from_wire(body, converter=session._converter)
-    return resource.validate(body)
 
 
 def _not_an_operation(item: object) -> ValidationError:

@@ -24,10 +24,10 @@ import attrs
 from ._exceptions import ValidationError
 from ._onboarding import WIDGETS_SERVICE, LinkSettings, MagicLink, check_expires_in
 from ._resource import CredentialResource, path_segment, user_path
-from ._service import list_all
+from ._transport import Timeouts, Transport
 
 if TYPE_CHECKING:
-    from ._session import LeafSession, _Timeouts
+    from ._registry import Registry
 
 __all__ = ["LINK_KINDS", "MagicLinks"]
 
@@ -56,15 +56,13 @@ class _LinkCreate(NamedTuple):
 class MagicLinks:
     """Magic Links of Leaf's widgets service, reached as ``leaf.magic_links``."""
 
-    def __init__(self, session: LeafSession) -> None:
-        self._session = session
+    def __init__(self, transport: Transport, registry: Registry) -> None:
+        self._transport = transport
+        self._registry = registry
+        self._base = transport.base_url + WIDGETS_SERVICE + MAGIC_LINK_PATH
 
     def __repr__(self) -> str:
-        return f"<MagicLinks of {self._session!r}>"
-
-    @property
-    def _base(self) -> str:
-        return self._session.base_url + WIDGETS_SERVICE + MAGIC_LINK_PATH
+        return f"<MagicLinks of {self._transport!r}>"
 
     # -- building (pure) ---------------------------------------------------
 
@@ -91,7 +89,7 @@ class MagicLinks:
             raise ValidationError(
                 f"a provider is a slug or a CredentialResource, got {type(provider).__name__}"
             )
-        resource = self._session.resource(provider)
+        resource = self._registry.resolve(provider)
         if resource.link_name is None:
             raise ValidationError(f"Leaf offers no Magic Link for {resource.slug}")
         return resource.link_name
@@ -141,7 +139,7 @@ class MagicLinks:
                 raise ValidationError(
                     f"settings= must be a LinkSettings, got {type(settings).__name__}"
                 )
-            body["settings"] = self._session._converter.unstructure(settings, LinkSettings)
+            body["settings"] = self._transport.converter.unstructure(settings, LinkSettings)
         if user_id is not None:
             if name is not None or email is not None:
                 raise ValidationError(
@@ -224,16 +222,16 @@ class MagicLinks:
         built = self._build(
             user_id, providers, provider, external_id, name, email, expires_in, settings
         )
-        link, _ = await self._send(built, self._session._timeouts_for(timeout, connect_timeout))
+        link, _ = await self._send(built, self._transport.timeouts_for(timeout, connect_timeout))
         return link
 
-    async def _send(self, built: _LinkCreate, timeouts: _Timeouts) -> tuple[MagicLink, int]:
-        session = self._session
-        answer = await session._request(
+    async def _send(self, built: _LinkCreate, timeouts: Timeouts) -> tuple[MagicLink, int]:
+        transport = self._transport
+        answer = await transport.request(
             "POST", built.url, timeouts, data=json.dumps(built.body).encode(),
             idempotent=built.idempotent,
         )  # fmt: skip
-        link = session._decode_object(MagicLink, answer, "POST", built.url)
+        link = transport.decode_object(MagicLink, answer, "POST", built.url)
         missing = {key: value for key, value in built.filled.items() if getattr(link, key) is None}
         return (attrs.evolve(link, **missing) if missing else link), answer.attempts
 
@@ -255,9 +253,9 @@ class MagicLinks:
             LeafError: Any other failure; see the exception tree.
         """
         url = f"{self._base}/{self._kind(kind)}"
-        session = self._session
-        return await list_all(
-            session, url, MagicLink, "magic links", session._timeouts_for(timeout, connect_timeout)
+        transport = self._transport
+        return await transport.list_all(
+            url, MagicLink, "magic links", transport.timeouts_for(timeout, connect_timeout)
         )
 
     async def get(
@@ -280,9 +278,10 @@ class MagicLinks:
             LeafError: Any other failure; see the exception tree.
         """
         url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
-        session = self._session
-        answer = await session._request("GET", url, session._timeouts_for(timeout, connect_timeout))
-        return session._decode_object(MagicLink, answer, "GET", url)
+        transport = self._transport
+        timeouts = transport.timeouts_for(timeout, connect_timeout)
+        answer = await transport.request("GET", url, timeouts)
+        return transport.decode_object(MagicLink, answer, "GET", url)
 
     async def delete(
         self,
@@ -300,5 +299,5 @@ class MagicLinks:
             LeafError: Any other failure; see the exception tree.
         """
         url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
-        session = self._session
-        await session._request("DELETE", url, session._timeouts_for(timeout, connect_timeout))
+        transport = self._transport
+        await transport.request("DELETE", url, transport.timeouts_for(timeout, connect_timeout))

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import UnknownProviderError
+from ._exceptions import UnknownProviderError, ValidationError
 from ._resource import CredentialResource
 
 __all__ = ["ENTRY_POINT_GROUP", "Registry", "default_registry"]
@@ -56,6 +56,21 @@ class Registry:
             return self._resources[slug]
         except (KeyError, TypeError):
             raise UnknownProviderError(str(slug), list(self._resources)) from None
+
+    def resolve(self, provider: str | CredentialResource[Any, Any]) -> CredentialResource[Any, Any]:
+        """Return the resource for a slug, or a resource as it is.
+
+        Raises:
+            UnknownProviderError: The slug is not registered.
+            ValidationError: ``provider`` is neither a string nor a resource.
+        """
+        if isinstance(provider, CredentialResource):
+            return provider
+        if isinstance(provider, str):
+            return self.get(provider)
+        raise ValidationError(
+            f"provider must be a slug or a CredentialResource, got {type(provider).__name__}"
+        )
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, CredentialResource):

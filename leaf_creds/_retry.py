@@ -1,20 +1,52 @@
-"""RetryPolicy, backoff, and reading ``Retry-After``."""
+"""RetryPolicy, backoff, ``Retry-After``, and the pure decision for one failed attempt.
+
+What is retried (see the README's "Retries" section), decided by :func:`decide`:
+
+- GET and DELETE: connection errors, timeouts, 408, 429, 500, 502, 503, 504.
+  A DELETE whose earlier attempt may have been applied treats a later 404 as
+  success.
+- POST (create): only when the request provably never left (connection
+  refused, connect timeout) or the answer says it was not processed (408,
+  429, 503). When the outcome is unknown (read timeout, dropped connection,
+  500, 502, 504), the request's reconcile (the matching GET, for a
+  credential) decides: it was applied, so it is done; it was not, so it is
+  retried; it cannot tell, so ``OutcomeUnknownError``. Without a reconcile,
+  an unknown outcome is raised.
+- A 429 is not a fault: the request waits its turn in the session's pacing
+  and is sent again, spending none of ``max_retries``, until
+  ``rate_limit_max_wait`` has passed.
+- A 401 to a renewable token renews it and replays once.
+"""
 
 from __future__ import annotations
 
+import enum
 import random
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
-__all__ = ["RETRYABLE_STATUSES", "RetryBudget", "RetryPolicy", "parse_retry_after"]
+__all__ = [
+    "NOT_PROCESSED",
+    "RETRYABLE_STATUSES",
+    "Decision",
+    "RetryBudget",
+    "RetryPolicy",
+    "Step",
+    "decide",
+    "parse_retry_after",
+]
 
 # 408, 429 and 503 say the request was not processed; 500, 502 and 504 leave
-# it open. The session decides per method what that allows (see _session.py).
+# it open. decide() says per method what that allows.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Statuses that say the server did not process the request, so even a POST
+# may be sent again. 408 is left out on purpose: a server may time out
+# after it started applying the body, so a POST answered 408 is checked.
+NOT_PROCESSED = frozenset({429, 503})
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -165,3 +197,101 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     if moment.tzinfo is None:
         return None
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+class Step(enum.Enum):
+    """What to do after one attempt that was not a plain success."""
+
+    RETURN = "return"  # take the answer as a success (a DELETE's 404 after a lost attempt)
+    RENEW = "renew"  # forget the refused token, get another, replay (not a retry)
+    WAIT = "wait"  # a 429: wait for a turn in the pacing, send again (not a retry)
+    RECONCILE = "reconcile"  # the outcome is unknown: ask the request's reconcile first
+    RETRY = "retry"  # back off ``delay`` seconds, pay ``cost`` from the budget, send again
+    RAISE = "raise"  # give up with the attempt's error
+
+
+class Decision(NamedTuple):
+    """The step after an attempt, and what it needs."""
+
+    step: Step
+    delay: float = 0.0
+    cost: int = 0
+    # The attempt may have been applied (its outcome is unknown).
+    unknown: bool = False
+
+
+_RAISE = Decision(Step.RAISE)
+
+
+def decide(
+    policy: RetryPolicy,
+    *,
+    method: str,
+    status: int | None,
+    sent: bool | None = None,
+    timed_out: bool = False,
+    retry_after: float | None = None,
+    idempotent: bool,
+    retries: int,
+    renewable: bool = False,
+    renewed: bool = False,
+    maybe_applied: bool = False,
+    can_reconcile: bool = False,
+    reconciled: bool = False,
+    throttled_for: float = 0.0,
+    rng: random.Random | None = None,
+) -> Decision:
+    """Decide what follows one attempt that was not a plain 2xx; pure, no I/O.
+
+    Args:
+        policy: The session's retry policy.
+        method: The request's method.
+        status: The answer's status, or None when no answer came (a
+            connection error or a timeout).
+        sent: For no answer: False when the request provably never left
+            (connection refused, connect timeout); None or True otherwise.
+        timed_out: For no answer: whether it was a timeout (it costs more).
+        retry_after: The wait the answer asked for, in seconds.
+        idempotent: Whether sending it twice is harmless.
+        retries: Retries made so far (renewals and 429 resends not counted).
+        renewable: Whether the request carried a token that can be renewed.
+        renewed: Whether a 401 already renewed the token for this request.
+        maybe_applied: Whether an earlier attempt may have been applied.
+        can_reconcile: Whether the request has a reconcile (a check of
+            whether an unknown outcome was applied).
+        reconciled: Whether the reconcile already ran for this attempt and
+            found nothing.
+        throttled_for: Seconds since the request's first 429 (0 before one).
+        rng: The jitter's random source.
+
+    Returns:
+        The :class:`Decision`; the caller does the I/O it names.
+    """
+    if status is not None:
+        if status == 401 and renewable and not renewed:
+            return Decision(Step.RENEW)
+        if status == 404 and method == "DELETE" and maybe_applied:
+            return Decision(Step.RETURN)
+        if status == 429:
+            too_long = retry_after is not None and retry_after > policy.retry_after_max
+            if too_long or throttled_for >= policy.rate_limit_max_wait:
+                return _RAISE
+            return Decision(Step.WAIT)
+        if status not in RETRYABLE_STATUSES:
+            return _RAISE
+        unknown = status not in NOT_PROCESSED
+    else:
+        unknown = sent is not False
+        retry_after = None
+    if unknown and not idempotent:
+        if can_reconcile and not reconciled:
+            return Decision(Step.RECONCILE, unknown=True)
+        if not can_reconcile:
+            return Decision(Step.RAISE, unknown=True)
+    if retries >= policy.max_retries:
+        return Decision(Step.RAISE, unknown=unknown)
+    if retry_after is not None and retry_after > policy.retry_after_max:
+        return Decision(Step.RAISE, unknown=unknown)
+    delay = retry_after if retry_after is not None else policy.backoff(retries + 1, rng=rng)
+    cost = policy.timeout_retry_cost if timed_out else policy.retry_cost
+    return Decision(Step.RETRY, delay, cost, unknown)

@@ -1,24 +1,32 @@
-"""LeafUser, and the pure paging rules of ``GET /users``.
+"""``leaf.users``: the Leaf users of the account, and :class:`LeafUser`.
 
-``LeafSession.users`` sends the requests; this module says what a page
-request looks like and whether another page follows, without any I/O.
+Paths, under User Management::
+
+    GET  /users?page={page}&size={size}[&sort=&name=&email=&externalId=]
+    GET  /users/{leafUserId}
+
+``leaf.users(...)`` and ``leaf.users.list(...)`` walk every page; the pure
+rules of when a page is the last are in ``_paging``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Final
 from urllib.parse import urlencode
 
 import attrs
 
-from ._exceptions import PaginationError, ValidationError
+from ._exceptions import ValidationError
+from ._paging import UserWalk, has_next_page
+from ._resource import user_path
+from ._transport import Transport, json_array, structure
 
 __all__ = [
     "MAX_PAGE_SIZE",
     "LeafUser",
     "UserWalk",
+    "Users",
     "check_filters",
     "check_page_size",
     "has_next_page",
@@ -27,8 +35,6 @@ __all__ = [
 
 # Leaf's documented maximum for `size`.
 MAX_PAGE_SIZE: Final = 100
-
-_NEXT = re.compile(r"""rel\s*=\s*"?[^";,]*\bnext\b""", re.IGNORECASE)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,84 +110,133 @@ def check_page_size(size: object) -> int:
     return size
 
 
-def has_next_page(*, count: int, size: int, seen: int, headers: Mapping[str, str]) -> bool:
-    """Tell whether another page follows the one just read.
-
-    Args:
-        count: How many users the page held.
-        size: The page size asked for.
-        seen: How many distinct users all pages so far held, this one included.
-        headers: The page's answer headers.
-
-    The last page is the first one that is short, or that reaches
-    ``X-Total-Count``, or whose ``Link`` header has no ``rel="next"``;
-    any one of them is enough, so a server that sends none of the headers
-    still ends on a short (or empty) page.
-    """
-    if count < size:
-        return False
-    total = headers.get("X-Total-Count")
-    if total is not None:
-        try:
-            if seen >= int(total):
-                return False
-        except ValueError:
-            pass  # An unreadable total says nothing; the other rules decide.
-    link = headers.get("Link")
-    return link is None or _NEXT.search(link) is not None
 
 
-class UserWalk:
-    """One walk over ``GET /users``: which page is next, and which users were yielded.
+class Users:
+    """The Leaf users of the account, reached as ``leaf.users``.
 
-    A server that answers every page with the same full page (and
-    ``rel="next"``) would make a walk endless; a full page that brings no
-    user not yielded before ends it with :class:`PaginationError`. Pages that
-    overlap (a user added mid-walk shifts the list by one) go on, without
-    yielding the overlap twice. Remembering every id costs about 130 bytes
-    a UUID (measured): 13 MB for 100,000 users.
+    Calling it (``leaf.users(...)``) is :meth:`list`, as it always was.
     """
 
-    __slots__ = ("_seen", "page", "size")
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.page = 0
-        self._seen: set[str] = set()
+    def __repr__(self) -> str:
+        return f"<Users of {self._transport!r}>"
 
-    def is_new(self, user_id: str) -> bool:
-        """Tell whether a user was not yielded yet, and remember it."""
-        if user_id in self._seen:
-            return False
-        self._seen.add(user_id)
-        return True
+    def __call__(
+        self,
+        *,
+        size: int = MAX_PAGE_SIZE,
+        sort: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        external_id: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> AsyncGenerator[LeafUser, None]:
+        """Iterate over every Leaf user of the account: :meth:`list`."""
+        return self.list(
+            size=size,
+            sort=sort,
+            name=name,
+            email=email,
+            external_id=external_id,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
 
-    def advance(
-        self, *, count: int, fresh: int, headers: Mapping[str, str], url: str, status: int
-    ) -> bool:
-        """Tell whether another page follows the one just read, and move to it.
+    def list(
+        self,
+        *,
+        size: int = MAX_PAGE_SIZE,
+        sort: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        external_id: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> AsyncGenerator[LeafUser, None]:
+        """Iterate over every Leaf user of the account, page by page.
+
+        Pages are fetched as the iteration reaches them; the last page is the
+        first short one, or the one that reaches ``X-Total-Count``, or one
+        whose ``Link`` header has no ``rel="next"``.
 
         Args:
-            count: How many users the page held.
-            fresh: How many of them were new.
-            headers: The page's answer headers.
-            url: The listing's URL, for the error.
-            status: The page's status, for the error.
+            size: Users per page, 1 to 100.
+            sort: Leaf's sort, e.g. ``"name,asc"``.
+            name: Only users with this name.
+            email: Only users with this email address.
+            external_id: Only users with this external id.
+            timeout: Seconds one attempt may take, for each page.
+            connect_timeout: Seconds to open a new connection, for each page.
+
+        A user is never yielded twice: one that reappears on a later page
+        (the list shifted) is skipped, and a full page holding only users
+        already yielded ends the walk with ``PaginationError``.
 
         Raises:
-            PaginationError: The page was full, said more follow, and held
-                only users already yielded.
+            ValidationError: ``size`` is not from 1 to 100, or a filter is
+                not a string of valid Unicode (raised at once).
+            PaginationError: The server repeats pages instead of moving on.
+            DecodeError: A page is not a JSON array of users.
+            LeafError: Any other failure, while iterating.
         """
-        # Counted by distinct users, so repeats never reach X-Total-Count early.
-        if not has_next_page(count=count, size=self.size, seen=len(self._seen), headers=headers):
-            return False
-        if not fresh:
-            raise PaginationError(
-                f"GET {url}: page {self.page} repeats {count} users already listed and "
-                "says more follow; stopped rather than ask for pages forever",
-                method="GET",
-                url=url,
-                status=status,
-            )
-        self.page += 1
-        return True
+        size = check_page_size(size)
+        transport = self._transport
+        timeouts = transport.timeouts_for(timeout, connect_timeout)
+        filters = check_filters(sort=sort, name=name, email=email, external_id=external_id)
+        hook = transport.structure_hook(LeafUser)
+        url = transport.user_management + "/users"
+
+        async def pages() -> AsyncGenerator[LeafUser, None]:
+            walk = UserWalk(size)
+            while True:
+                answer = await transport.request(
+                    "GET", url + users_query(walk.page, size, filters), timeouts
+                )
+                data = json_array(answer, url, "users")
+                fresh = 0
+                for item in data:
+                    user: LeafUser = structure(hook, item, LeafUser, "GET", url, answer.status)
+                    if walk.is_new(user.id):
+                        fresh += 1
+                        yield user
+                if not walk.advance(
+                    count=len(data),
+                    fresh=fresh,
+                    headers=answer.headers,
+                    url=url,
+                    status=answer.status,
+                ):
+                    return
+
+        return pages()
+
+    async def get(
+        self,
+        user_id: str,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> LeafUser:
+        """Return one Leaf user.
+
+        Args:
+            user_id: The Leaf user's id.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
+
+        Raises:
+            ValidationError: The user id is invalid; nothing was sent.
+            NotFoundError: No such Leaf user.
+            DecodeError: The answer is not a Leaf user.
+            LeafError: Any other failure; see the exception tree.
+        """
+        transport = self._transport
+        url = transport.user_management + user_path(user_id)
+        answer = await transport.request(
+            "GET", url, transport.timeouts_for(timeout, connect_timeout)
+        )
+        return transport.decode_object(LeafUser, answer, "GET", url)

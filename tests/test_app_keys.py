@@ -465,4 +465,4 @@ class TestReadUpdateDelete:
         leaf = lc.LeafSession(token="t-value")
 
         assert leaf.app_keys is leaf.app_keys
-        assert repr(leaf.app_keys).startswith("<AppKeys of <LeafSession")
+        assert repr(leaf.app_keys).startswith("<AppKeys of <Transport")
