@@ -14,7 +14,7 @@ from ._faults import Drop, Fault, Faults
 from ._onboarding import FakeOnboarding
 from ._ratelimit import RateLimit
 from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
-from ._state import FakeUser
+from ._user_index import FakeUser
 from ._webhooks import Delivery, FakeAlerts
 
 __all__ = [

@@ -43,7 +43,6 @@ lists them too):
 from __future__ import annotations
 
 import html
-import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -57,8 +56,10 @@ from aiohttp import web
 from .._exceptions import UnknownProviderError
 from .._fields import wire_name
 from .._resource import CredentialResource
-from ._state import Problem, State
+from ._state import State
+from ._web import read_form, read_json
 from ._webhooks import FakeAlerts
+from ._wire import Problem
 
 __all__ = [
     "API_KEYS_PATH",
@@ -493,7 +494,7 @@ class FakeOnboarding:
         if request.method == "DELETE":
             del self._app_keys[self._app_key(provider, app_name, environment).key]
             return web.Response(status=204)
-        body = _object(await _json_body(request))
+        body = _object(await read_json(request))
         created = request.method == "POST"
         wire = self._store_app_key(provider, app_name, environment, body, create=created)
         if created:
@@ -547,7 +548,7 @@ class FakeOnboarding:
             _allow(request, "POST")
             user_id = segments[2]
             self._state.user(user_id)
-            body = _object(await _json_body(request))
+            body = _object(await read_json(request))
             return self._created_link(request, segments[3], user_id, body)
         kind = segments[1]
         if kind not in _WIDGETS or len(segments) > 3:
@@ -557,7 +558,7 @@ class FakeOnboarding:
             if request.method == "GET":
                 listed = [link.wire() for link in self._links.values() if link.kind == kind]
                 return _json_list(request, listed, self._paged)
-            body = _object(await _json_body(request))
+            body = _object(await read_json(request))
             user_id = self._user_by_external_id(kind, body)
             return self._created_link(request, kind, user_id, body)
         _allow(request, "GET", "DELETE")
@@ -690,7 +691,7 @@ class FakeOnboarding:
             self._state.user(user_id)
             listed = [k.wire(now) for k in self._api_keys.values() if k.leaf_user_id == user_id]
             return _json_list(request, listed, self._paged)
-        body = _object(await _json_body(request))
+        body = _object(await read_json(request))
         errors: list[Mapping[str, str | None]] = []
         user_id = body.get("leafUserId")
         if not isinstance(user_id, str) or not user_id:
@@ -780,7 +781,8 @@ class FakeOnboarding:
                 return self._landing(request, entry)
             _allow(request, *(("POST",) if disconnect else ("GET", "POST")))
             name = segments[1]
-            session = (await _form(request)).get("session") if request.method == "POST" else None
+            form = await read_form(request) if request.method == "POST" else {}
+            session = form.get("session")
             if not isinstance(session, str):
                 session = request.query.get("session", "")
             self._usable(entry)
@@ -849,7 +851,7 @@ class FakeOnboarding:
     async def _consented(
         self, request: web.Request, entry: _MagicLink, name: str, session: str
     ) -> web.Response:
-        form = await _form(request)
+        form = await read_form(request)
         username = form.get("username")
         label = self._label(name)
         if not isinstance(username, str) or not username.strip():
@@ -888,43 +890,6 @@ def _allow(request: web.Request, *methods: str) -> None:
         raise Problem(
             405, f"{request.method} is not supported", headers={"Allow": ", ".join(methods)}
         )
-
-
-async def _json_body(request: web.Request) -> Any:
-    """Return the request's JSON body.
-
-    Raises:
-        Problem: 400 for a body that is not JSON, is nested too deeply for the
-            parser, or holds a lone surrogate (``"\\ud800"``: no UTF-8
-            text holds it); 413 past the body size limit.
-    """
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise Problem(413, "Maximum upload size exceeded") from None
-    try:
-        body = json.loads(raw)
-        if b"\\u" in raw:  # an escape may name a lone surrogate, which encodes to nothing
-            json.dumps(body, ensure_ascii=False).encode()
-    except RecursionError:
-        raise Problem(400, "Failed to read HTTP message: the JSON is nested too deeply") from None
-    except UnicodeEncodeError:
-        raise Problem(400, "Failed to read HTTP message: a lone surrogate in a string") from None
-    except ValueError:
-        raise Problem(400, "Failed to read HTTP message: the body is not JSON") from None
-    return body
-
-
-async def _form(request: web.Request) -> Mapping[str, Any]:
-    """Return the request's form; a Problem (400, 413) when it cannot be read."""
-    try:
-        return await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        raise Problem(413, "The form is larger than the fake accepts.") from None
-    except (ValueError, LookupError, RuntimeError):
-        # Not UTF-8 (or its charset), an unknown charset or transfer
-        # encoding, a multipart body without its boundary.
-        raise Problem(400, "The form could not be read. Open the link again.") from None
 
 
 def _json_list(

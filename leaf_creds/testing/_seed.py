@@ -27,7 +27,7 @@ from .._exceptions import UnknownProviderError, ValidationError
 
 if TYPE_CHECKING:
     from ._server import FakeLeaf
-    from ._state import FakeUser
+    from ._user_index import FakeUser
 
 __all__ = ["generated_user_id", "load_seed", "seed_users"]
 

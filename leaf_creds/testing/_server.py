@@ -33,12 +33,15 @@ from .._models import CredentialStatus
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource
 from ._faults import Fault, Faults
-from ._onboarding import FakeOnboarding, _json_body
+from ._onboarding import FakeOnboarding
 from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed, seed_users
-from ._state import FakeUser, Problem, State
+from ._state import State
 from ._tokens import TokenIssuer
+from ._user_index import FakeUser
+from ._web import read_json
 from ._webhooks import ALERTS_PREFIX, DEFAULT_RETRY_DELAYS, FakeAlerts
+from ._wire import Problem
 
 __all__ = ["DEFAULT_ACCOUNTS", "FakeLeaf", "LoggedRequest", "serve"]
 
@@ -465,7 +468,7 @@ class FakeLeaf:
             return _problem(problem, path)
 
     async def _login(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise Problem(400, "the body must be a JSON object")
         username, password = body.get("username"), body.get("password")
@@ -524,7 +527,7 @@ class FakeLeaf:
     async def _users(self, request: web.Request) -> web.Response:
         _allow(request, "GET", "POST")
         if request.method == "POST":
-            user = self._state.add_user_from_wire(await _json_body(request))
+            user = self._state.add_user_from_wire(await read_json(request))
             return web.json_response(
                 self._state.user_json(user),
                 status=201,
@@ -556,7 +559,7 @@ class FakeLeaf:
             return web.Response(status=204)
         # Read the body before any check, as a server does; a dropped
         # connection before this point applies nothing.
-        body = await _json_body(request)
+        body = await read_json(request)
         record = self._state.create_credential(user_id, slug, body)
         return web.json_response(
             record, status=201, headers={"Location": request.rel_url.raw_path}
@@ -568,7 +571,7 @@ class FakeLeaf:
             _allow(request, "GET", "POST")
             if request.method == "GET":
                 return web.json_response(self.alerts.webhooks)
-            webhook = self.alerts.register(await _json_body(request))
+            webhook = self.alerts.register(await read_json(request))
             location = f"{ALERTS_PREFIX}/{webhook['id']}"
             return web.json_response(webhook, status=201, headers={"Location": location})
         if len(segments) > 1:

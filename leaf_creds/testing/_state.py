@@ -9,99 +9,33 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from http import HTTPStatus
-from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from leaf_creds import (
+    CredentialRecord,
+    CredentialResource,
+    Registry,
+    UnknownProviderError,
+    ValidationError,
+    is_secret,
+    make_converter,
+)
+
 from .._converter import format_datetime
-from .._converter import make_converter as _make_converter
-from .._exceptions import UnknownProviderError, ValidationError
-from .._fields import camel_case, is_secret, wire_name
-from .._models import CredentialRecord
-from .._registry import Registry
-from .._resource import CredentialResource
+from .._fields import camel_case, wire_name
+from ._user_index import USER_FIELDS, FakeUser, UserIndex
+from ._wire import Problem
 
-__all__ = ["FakeUser", "Problem", "State", "user_credentials_key"]
+__all__ = ["State", "user_credentials_key"]
 
-# JHipster's problem types; Leaf's answers carry these URIs.
-PROBLEM_BASE = "https://www.jhipster.tech/problem"
 _RECORD_BASE = frozenset(a.name for a in attrs.fields(CredentialRecord))
-_USER_FIELDS = ("name", "email", "phone", "address", "externalId")
-_SORTABLE = {"id": "id", "name": "name", "email": "email", "phone": "phone",
-             "address": "address", "externalId": "external_id"}  # fmt: skip
 # The provider status code an event records for each credential status.
 _EVENT_STATUS = {"OK": 200, "UNAUTHENTICATED": 401, "MISSING_PERMISSION": 403,
                  "TEMPORARILY_UNAVAILABLE": 503}  # fmt: skip
-_FILTERABLE = tuple((wire, _SORTABLE[wire]) for wire in _USER_FIELDS)
-_FOUND_CACHE = 32  # filtered or sorted id lists kept; more distinct queries start afresh
-
-
-@attrs.frozen(kw_only=True)
-class FakeUser:
-    """A Leaf user held by the fake server."""
-
-    id: str
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    external_id: str | None = None
-
-
-class Problem(Exception):
-    """An answer Leaf gives as JHipster problem JSON."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str | None = None,
-        *,
-        title: str | None = None,
-        field_errors: Sequence[Mapping[str, str | None]] = (),
-        error_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail or str(status))
-        self.status = status
-        self.title = title or _phrase(status)
-        self.detail = detail
-        self.field_errors = list(field_errors)
-        self.error_key = error_key
-        self.headers = dict(headers or {})
-
-    def body(self, path: str) -> dict[str, Any]:
-        """Return the problem JSON for a request to ``path``."""
-        if self.field_errors:
-            kind = f"{PROBLEM_BASE}/constraint-violation"
-            message = "error.validation"
-        else:
-            kind = f"{PROBLEM_BASE}/problem-with-message"
-            message = f"error.http.{self.status}"
-        body: dict[str, Any] = {
-            "type": kind,
-            "title": self.title,
-            "status": self.status,
-            "path": path,
-            "message": message,
-        }
-        if self.detail is not None:
-            body["detail"] = self.detail
-        if self.error_key is not None:
-            body["errorKey"] = self.error_key
-        if self.field_errors:
-            body["fieldErrors"] = self.field_errors
-        return body
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:  # a status a fault made up, e.g. 520
-        return "Error"
 
 
 def user_credentials_key(slug: str) -> str:
@@ -122,23 +56,6 @@ def _field_errors(object_name: str, error: ValidationError) -> list[dict[str, st
     return errors
 
 
-def _sort_spec(spec: str) -> tuple[str, bool]:
-    """Return the attribute and descending flag of a Spring ``sort`` value."""
-    prop, _, direction = spec.partition(",")
-    attr = _SORTABLE.get(prop)
-    if attr is None or direction.lower() not in {"", "asc", "desc"}:
-        raise Problem(400, f"cannot sort by {spec!r}")
-    return attr, direction.lower() == "desc"
-
-
-def _sort_key(attr: str) -> Callable[[FakeUser], tuple[bool, str]]:
-    def key(user: FakeUser) -> tuple[bool, str]:
-        value = getattr(user, attr)
-        return value is None, value or ""
-
-    return key
-
-
 def _accepts_str(annotation: Any) -> bool:
     return annotation is str or str in typing.get_args(annotation)
 
@@ -154,20 +71,8 @@ class State:
     def __init__(self, registry: Registry, clock: Callable[[], float]) -> None:
         self.registry = registry
         self._clock = clock
-        self.converter = _make_converter()
-        # Indexes of what requests look up, so no request costs time in
-        # proportion to every user or credential held (a fake of tens of
-        # thousands of users must page as fast as of ten):
-        self._users: dict[str, FakeUser] = {}
-        # User ids in creation order, for paging by position; a deleted id
-        # stays until the next page is cut (one compaction per burst of deletes).
-        self._order: list[str] = []
-        self._deleted: set[str] = set()
-        # Filterable wire field -> value -> the ids holding it, in creation order.
-        self._by_field: dict[str, dict[str, dict[str, None]]] = {f: {} for f in _USER_FIELDS}
-        # Filtered or sorted id lists, reused while no user is added or deleted.
-        self._version = 0
-        self._found: dict[Any, tuple[int, list[str]]] = {}
+        self.converter = make_converter()
+        self._index = UserIndex()
         # User id -> provider slug -> stored record.
         self._credentials: dict[str, dict[str, dict[str, Any]]] = {}
         self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -176,17 +81,11 @@ class State:
     @property
     def users(self) -> Mapping[str, FakeUser]:
         """The users by id, in creation order (a live, read-only view)."""
-        return MappingProxyType(self._users)
+        return self._index.users
 
     def reset(self) -> None:
         """Forget every user, credential and event."""
-        self._users.clear()
-        self._order.clear()
-        self._deleted.clear()
-        for index in self._by_field.values():
-            index.clear()
-        self._found.clear()
-        self._version += 1
+        self._index.reset()
         self._credentials.clear()
         self._events.clear()
 
@@ -210,26 +109,15 @@ class State:
         Raises:
             ValueError: A user with that id exists.
         """
-        user_id = id if id is not None else str(uuid.uuid4())
-        if user_id in self._users:
-            raise ValueError(f"a Leaf user with id {user_id!r} exists already")
         user = FakeUser(
-            id=user_id,
+            id=id if id is not None else str(uuid.uuid4()),
             name=name,
             email=email,
             phone=phone,
             address=address,
             external_id=external_id,
         )
-        if user_id in self._deleted:
-            self._compact()  # else the id would sit in _order twice
-        self._users[user_id] = user
-        self._order.append(user_id)
-        for wire, attr in _FILTERABLE:
-            value = getattr(user, attr)
-            if value is not None:
-                self._by_field[wire].setdefault(value, {})[user_id] = None
-        self._version += 1
+        self._index.add(user)
         return user
 
     def add_user_from_wire(self, body: Any) -> FakeUser:
@@ -244,7 +132,7 @@ class State:
             raise Problem(400, "A new leafUser cannot already have an ID", error_key="idexists")
         errors = [
             {"objectName": "leafUser", "field": key, "message": "must be a string"}
-            for key in _USER_FIELDS
+            for key in USER_FIELDS
             if body.get(key) is not None and not isinstance(body[key], str)
         ]
         if errors:
@@ -263,10 +151,10 @@ class State:
         Raises:
             Problem: 404 when there is no such user.
         """
-        try:
-            return self._users[user_id]
-        except KeyError:
-            raise Problem(404, f"Leaf user {user_id} not found") from None
+        user = self._index.users.get(user_id)
+        if user is None:
+            raise Problem(404, f"Leaf user {user_id} not found")
+        return user
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user with its credentials and their events.
@@ -274,77 +162,19 @@ class State:
         Raises:
             Problem: 404 when there is no such user.
         """
-        user = self.user(user_id)
-        del self._users[user_id]
-        self._deleted.add(user_id)
-        for wire, attr in _FILTERABLE:
-            value = getattr(user, attr)
-            holders = self._by_field[wire].get(value) if value is not None else None
-            if holders is not None:
-                holders.pop(user_id, None)
-                if not holders:
-                    del self._by_field[wire][value]
-        self._version += 1
+        self._index.remove(self.user(user_id))
         for slug in self._credentials.pop(user_id, {}):
             self._events.pop((user_id, slug), None)
-
-    def _compact(self) -> None:
-        if self._deleted:
-            self._order = [user_id for user_id in self._order if user_id not in self._deleted]
-            self._deleted.clear()
 
     def find_user_ids(
         self, filters: Mapping[str, str], sort: Iterable[str] = ()
     ) -> Sequence[str]:
         """Return the ids of the users whose fields equal every filter, sorted.
 
-        The answer is valid until the next user is added or deleted: cut the
-        page you need from it, without copying the rest.
-
-        Args:
-            filters: Wire names of user fields (``email``, ``name``,
-                ``externalId``, ``phone``, ``address``) to values.
-            sort: Spring ``sort`` values, e.g. ``name,asc``; creation order
-                when empty.
-
-        Raises:
-            Problem: 400 for a property that cannot be sorted on.
+        Valid until the next user is added or deleted; see
+        :meth:`~._user_index.UserIndex.find_ids`.
         """
-        specs = tuple(sort)
-        orders = [_sort_spec(spec) for spec in specs]
-        if not filters and not orders:
-            self._compact()
-            return self._order
-        key = (tuple(sorted(filters.items())), specs)
-        found = self._found.get(key)
-        if found is not None and found[0] == self._version:
-            return found[1]
-        users = [self._users[user_id] for user_id in self._matching(filters)]
-        # The last sort key is applied first, so the first one wins (stable sort).
-        for attr, descending in reversed(orders):
-            users.sort(key=_sort_key(attr), reverse=descending)
-        ids = [user.id for user in users]
-        if len(self._found) >= _FOUND_CACHE:
-            self._found.clear()
-        self._found[key] = (self._version, ids)
-        return ids
-
-    def _matching(self, filters: Mapping[str, str]) -> list[str]:
-        self._compact()
-        # Walk the fewest candidates: the holders of the rarest filtered value.
-        candidates: Collection[str] = self._order
-        for key, value in filters.items():
-            held = self._by_field[key].get(value, {}).keys()
-            if len(held) < len(candidates):
-                candidates = held
-        return [
-            user_id
-            for user_id in candidates
-            if all(
-                getattr(self._users[user_id], _SORTABLE[key]) == value
-                for key, value in filters.items()
-            )
-        ]
+        return self._index.find_ids(filters, sort)
 
     def find_users(
         self, filters: Mapping[str, str], sort: Iterable[str] = ()
@@ -359,7 +189,8 @@ class State:
         Raises:
             Problem: 400 for a property that cannot be sorted on.
         """
-        return [self._users[user_id] for user_id in self.find_user_ids(filters, sort)]
+        users = self._index.users
+        return [users[user_id] for user_id in self.find_user_ids(filters, sort)]
 
     def user_json(self, user: FakeUser) -> dict[str, Any]:
         """Return a user as Leaf answers it, with one object per attached credential."""

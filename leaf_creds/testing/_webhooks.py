@@ -14,7 +14,8 @@ carries ``leafUserId`` and a ``credential`` object with the credential's id
 and Leaf user.
 
 Deliveries run as background tasks that the fake owns: :meth:`FakeAlerts.drain`
-waits for them, closing the fake cancels and awaits them.
+waits for them, closing the fake cancels and awaits them. The routes are
+:func:`answer_webhooks`, over a :class:`FakeAlerts`.
 """
 
 from __future__ import annotations
@@ -25,23 +26,32 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
+from urllib.parse import unquote
 
 import aiohttp
 import attrs
+from aiohttp import web
 
-from .._alerts import (
-    ALERTS_SERVICE,
-    CONFIRMATION_MESSAGE,
+from leaf_creds import (
     CREDENTIALS_LIMITED_PERMISSION,
     CREDENTIALS_UNAUTHENTICATED,
     SIGNATURE_HEADER,
-    WEBHOOKS_PATH,
     sign,
 )
-from .._converter import format_datetime
-from ._state import Problem
 
-__all__ = ["ALERTS_PREFIX", "CONFIRMATION", "DEFAULT_RETRY_DELAYS", "Delivery", "FakeAlerts"]
+from .._alerts import ALERTS_SERVICE, CONFIRMATION_MESSAGE, WEBHOOKS_PATH
+from .._converter import format_datetime
+from ._web import allow, read_json
+from ._wire import Problem
+
+__all__ = [
+    "ALERTS_PREFIX",
+    "CONFIRMATION",
+    "DEFAULT_RETRY_DELAYS",
+    "Delivery",
+    "FakeAlerts",
+    "answer_webhooks",
+]
 
 ALERTS_PREFIX: Final = ALERTS_SERVICE + WEBHOOKS_PATH
 # Leaf's 1, 30, 60 and 240 minutes after the first failure, read as centiseconds.
@@ -300,3 +310,26 @@ class FakeAlerts:
         if client is not None:
             await client.close()
 
+
+async def answer_webhooks(alerts: FakeAlerts, request: web.Request, rest: str) -> web.Response:
+    """Answer a path under ``/services/alerts/api/alerts/webhooks``.
+
+    Raises:
+        Problem: Leaf's error answer.
+    """
+    parts = [part for part in rest.split("/") if part]
+    if not parts:
+        allow(request, "GET", "POST")
+        if request.method == "GET":
+            return web.json_response(alerts.webhooks)
+        webhook = alerts.register(await read_json(request))
+        location = f"{ALERTS_PREFIX}/{webhook['id']}"
+        return web.json_response(webhook, status=201, headers={"Location": location})
+    if len(parts) > 1:
+        raise Problem(404, f"no such path: {request.rel_url.raw_path}")
+    allow(request, "GET", "DELETE")
+    webhook_id = unquote(parts[0])
+    if request.method == "DELETE":
+        alerts.delete(webhook_id)
+        return web.Response(status=204)
+    return web.json_response(alerts.webhook(webhook_id))
