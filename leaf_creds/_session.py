@@ -12,19 +12,18 @@ or an exception; the converter turns data into records. What is retried is
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import aiohttp
-from yarl import URL
 
-from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
+from ._auth import Auth
 from ._bulk import DEFAULT_CONCURRENCY, Operation, Outcome, Progress, run_bulk
 from ._converter import make_converter
 from ._credentials import Credentials
 from ._exceptions import ValidationError
 from ._models import CredentialEvent, CredentialRecord
+from ._options import check_base_url, check_byte_count, check_rate, make_auth
 from ._pacing import Pacer
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource, RecordLike
@@ -54,54 +53,6 @@ R = TypeVar("R", bound=RecordLike)
 
 # The name of a call's timeouts before the transport had its own module.
 _Timeouts = Timeouts
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_base_url(base_url: str, allow_http: bool) -> URL:
-    try:
-        url = URL(base_url)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"base_url is not a URL: {exc}") from None
-    if url.scheme not in {"https", "http"} or not url.host:
-        raise ValidationError("base_url must be an absolute https:// URL")
-    if url.query_string or url.fragment or url.user or url.password:
-        raise ValidationError("base_url must not carry credentials, a query or a fragment")
-    if url.scheme == "http" and not (allow_http or _is_loopback(url.host)):
-        raise ValidationError(
-            "base_url must be https:// (plain http is only allowed on a loopback host; "
-            "pass allow_http=True, or --allow-http to leaf-creds, to send the bearer token "
-            "in clear anyway)"
-        )
-    return url
-
-
-def _byte_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _rate(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value < float("inf")
-    ):
-        raise ValidationError(f"{name} must be a positive number of requests/s, got {value!r}")
-    return float(value)
-
 
 class LeafSession:
     """An async client for Leaf's provider-credentials endpoints.
@@ -167,10 +118,18 @@ class LeafSession:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         rate_limit: float | None = None,
     ) -> None:
-        url = _check_base_url(base_url, allow_http)
-        self._max_response_bytes = _byte_count("max_response_bytes", max_response_bytes)
+        url = check_base_url(base_url, allow_http)
+        self._max_response_bytes = check_byte_count("max_response_bytes", max_response_bytes)
         self._base_url = str(url).rstrip("/")
-        auth = self._make_auth(token, username, password, remember_me, token_provider)
+        auth = make_auth(
+            token=token,
+            username=username,
+            password=password,
+            remember_me=remember_me,
+            token_provider=token_provider,
+            # The transport is made right after the auth, and does the exchange.
+            login=lambda credentials: self._transport.login(credentials),
+        )
         self._auth: Auth = auth
         self._closed = False
         timeouts = make_timeouts(timeout, connect_timeout)
@@ -188,51 +147,12 @@ class LeafSession:
             session=session,
             timeouts=timeouts,
             retry=self._retry,
-            pacer=Pacer(None if rate_limit is None else _rate("rate_limit", rate_limit)),
+            pacer=Pacer(None if rate_limit is None else check_rate("rate_limit", rate_limit)),
             converter=self._converter,
             max_response_bytes=self._max_response_bytes,
             user_agent=f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
         )
         self._credentials = Credentials(self._transport, self._registry)
-
-    def _make_auth(
-        self,
-        token: str | None,
-        username: str | None,
-        password: str | None,
-        remember_me: bool,
-        token_provider: Callable[[], Awaitable[str]] | None,
-    ) -> Auth:
-        kinds = [
-            name
-            for name, given in (
-                ("token", token is not None),
-                ("username/password", username is not None or password is not None),
-                ("token_provider", token_provider is not None),
-            )
-            if given
-        ]
-        if len(kinds) != 1:
-            raise ValidationError(
-                "pass exactly one of token=, username= with password=, or token_provider="
-                + (f" (got {' and '.join(kinds)})" if kinds else "")
-            )
-        if token is not None:
-            if not usable_token(token):
-                raise ValidationError("token must be a non-empty string of printable ASCII")
-            return StaticAuth(token)
-        if token_provider is not None:
-            if not callable(token_provider):
-                raise ValidationError("token_provider must be an async callable")
-            return ProviderAuth(token_provider)
-        if not (isinstance(username, str) and username and isinstance(password, str) and password):
-            raise ValidationError("username and password must both be non-empty strings")
-        credentials = {"username": username, "password": password, "rememberMe": remember_me}
-        # The transport is made right after the auth, and does the exchange.
-        return LoginAuth(
-            lambda: self._transport.login(credentials), 30 * DAY if remember_me else DAY
-        )
-
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
