@@ -32,7 +32,12 @@ from aiohttp import web
 from .._models import CredentialStatus
 from .._registry import Registry, default_registry
 from .._resource import CredentialResource
+from ._api_keys import FakeApiKeys
+from ._app_keys import FakeAppKeys
+from ._credentials import FakeCredentials
 from ._faults import Fault, Faults
+from ._link_page import FakeLinkPage
+from ._magic_links import FakeMagicLinks
 from ._onboarding import FakeOnboarding
 from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed, seed_users
@@ -138,14 +143,21 @@ class FakeLeaf:
         self.rate_limit = rate_limit
         self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
         """The Alerts service: registered webhooks and the deliveries to them."""
+        self._credentials = FakeCredentials(self._state, self.alerts, self.now)
+        app_keys = FakeAppKeys(self.now)
+        links = FakeMagicLinks(self._state, self.now, lambda: self.url)
         self.onboarding = FakeOnboarding(
-            state=self._state,
-            alerts=self.alerts,
-            clock=self.now,
-            base_url=lambda: self.url,
+            app_keys=app_keys,
+            magic_links=links,
+            api_keys=FakeApiKeys(self._state, self.now),
+            page=FakeLinkPage(
+                state=self._state,
+                credentials=self._credentials,
+                app_keys=app_keys,
+                links=links,
+                clock=self.now,
+            ),
             authorize=self._authorize,
-            set_status=self.set_status,
-            paged=_paged,
         )
         """App keys, Magic Links (with their pages) and Leaf Link API keys."""
         self.token = self.issue_token()
