@@ -15,6 +15,7 @@ import importlib
 import typing
 
 from ._converter import make_converter
+from ._credentials import Credentials
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -44,6 +45,8 @@ from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, LeafSession
+from ._transport import Answer, Timeouts, Transport
+from ._users import Users
 from ._version import __version__
 
 if typing.TYPE_CHECKING:
@@ -62,7 +65,10 @@ if typing.TYPE_CHECKING:
         sign,
         verify_signature,
     )
+    from ._api_keys import ApiKeys
+    from ._app_keys import AppKeys
     from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
+    from ._magic_links import MagicLinks
     from ._receiver import (
         AlertReceiver,
         DeliveryStore,
@@ -71,6 +77,7 @@ if typing.TYPE_CHECKING:
         aiohttp_handler,
     )
     from ._users import LeafUser
+    from ._webhooks import Webhooks
     from .providers import (
         AG_LEADER,
         AGRIMATICS,
@@ -149,6 +156,10 @@ _LAZY: dict[str, str] = {
     "AgvanceCredentials": ".providers",
     "AgvanceRecord": ".providers",
     "Alert": "._alerts",
+    "ApiKeys": "._api_keys",
+    "AppKeys": "._app_keys",
+    "MagicLinks": "._magic_links",
+    "Webhooks": "._webhooks",
     "AlertReceiver": "._receiver",
     "CLAAS": ".providers",
     "CLIMATE_FIELD_VIEW": ".providers",
@@ -261,9 +272,12 @@ __all__ = [
     "AgvanceRecord",
     "Alert",
     "AlertReceiver",
+    "Answer",
     "ApiKey",
+    "ApiKeys",
     "AppKey",
     "AppKeySpec",
+    "AppKeys",
     "AuthenticationError",
     "BadRequestError",
     "BulkStoppedError",
@@ -287,6 +301,7 @@ __all__ = [
     "CredentialRecord",
     "CredentialResource",
     "CredentialStatus",
+    "Credentials",
     "DecodeError",
     "Delete",
     "DeliveryStore",
@@ -307,6 +322,7 @@ __all__ = [
     "LindsayRecord",
     "LinkSettings",
     "MagicLink",
+    "MagicLinks",
     "MemoryDeliveryStore",
     "NotFoundError",
     "Operation",
@@ -335,7 +351,9 @@ __all__ = [
     "StaraAppKeys",
     "StaraCredentials",
     "StaraRecord",
+    "Timeouts",
     "TokenMetadata",
+    "Transport",
     "TransportError",
     "TrimbleAppKeys",
     "TrimbleCredentials",
@@ -343,11 +361,13 @@ __all__ = [
     "UnknownAlert",
     "UnknownProviderError",
     "UnreadableCreateError",
+    "Users",
     "ValidationError",
     "ValleyCredentials",
     "ValleyRecord",
     "Webhook",
     "WebhookConfirmation",
+    "Webhooks",
     "__version__",
     "aiohttp_handler",
     "default_registry",
