@@ -13,7 +13,8 @@ from __future__ import annotations
 from ._faults import Drop, Fault, Faults
 from ._onboarding import FakeOnboarding
 from ._ratelimit import RateLimit
-from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest, serve
+from ._serve import serve
+from ._server import DEFAULT_ACCOUNTS, FakeLeaf, LoggedRequest
 from ._user_index import FakeUser
 from ._webhooks import Delivery, FakeAlerts
 

@@ -1,20 +1,31 @@
-"""Scripted faults: answer some requests with an error, late, garbled, or not at all."""
+"""Scripted faults: answer some requests with an error, late, garbled, or not at all.
+
+:class:`Faults` is the script (``fake.faults``); :func:`answer_with` plays
+one fault on one request, around the answer the fake would have given.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
 import attrs
+from aiohttp import web
 
-__all__ = ["Drop", "Fault", "Faults"]
+from ._web import problem_response
+from ._wire import Problem
+
+__all__ = ["Drop", "Fault", "Faults", "answer_with", "drop_connection"]
 
 Drop = Literal["before_body", "after_body"]
 _DROPS = ("before_body", "after_body")
+_MALFORMED = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -174,3 +185,51 @@ def _retry_after(value: str | float | datetime | None) -> str | None:
         return format_datetime(value.astimezone(UTC), usegmt=True)
     return f"{value:g}"
 
+
+async def answer_with(
+    fault: Fault | None,
+    request: web.Request,
+    answer: Callable[[], Awaitable[web.Response]],
+    closing: asyncio.Event,
+) -> web.Response | None:
+    """Answer a request as ``fault`` scripts it; None when the connection is to be dropped.
+
+    Args:
+        fault: The fault the request hit, or None for the plain answer.
+        request: The request.
+        answer: Applies the request and returns the fake's answer to it.
+        closing: Set when the fake closes, which cuts a delay short.
+    """
+    if fault is None:
+        return await answer()
+    if fault.delay:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), fault.delay)
+        if _gone(request) or closing.is_set():
+            # The client gave up (or the fake is closing) during the
+            # stall: nothing is applied; drop="after_body" models the rest.
+            return None
+    if fault.drop == "before_body":
+        return None
+    if fault.status is not None and not fault.malformed:
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        problem = Problem(fault.status, "injected fault", headers=headers)
+        return problem_response(problem, request.rel_url.raw_path)
+    response = await answer()
+    if fault.drop == "after_body":
+        return None
+    if fault.malformed:
+        return web.Response(status=fault.status or 200, text=_MALFORMED, content_type="text/html")
+    return response
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def drop_connection(request: web.Request) -> None:
+    """Close a request's connection without an answer."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()

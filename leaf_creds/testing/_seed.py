@@ -15,19 +15,22 @@ Each user takes Leaf's user fields (``id``, ``name``, ``email``, ``phone``,
 given), ``credentials`` maps a provider slug to its camelCase create body,
 and ``statuses`` sets a credential's status afterwards, as Leaf does in the
 background. The whole document is checked before anything is added.
+
+Seeding works on the fake's state and its credentials service, as the
+fake's own set-up methods do; the server calls it, never the other way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .._exceptions import UnknownProviderError, ValidationError
+from leaf_creds import UnknownProviderError, ValidationError
 
-if TYPE_CHECKING:
-    from ._server import FakeLeaf
-    from ._user_index import FakeUser
+from ._credentials import FakeCredentials
+from ._state import State
+from ._user_index import FakeUser
 
 __all__ = ["generated_user_id", "load_seed", "seed_users"]
 
@@ -44,14 +47,19 @@ def generated_user_id(number: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"leaf-creds-fake-user-{number}"))
 
 
-def seed_users(fake: FakeLeaf, count: int) -> list[FakeUser]:
+def seed_users(add_user: Callable[..., FakeUser], count: int) -> list[FakeUser]:
     """Add ``count`` users without credentials, with stable ids, names and emails.
 
     User ``i`` (from 0) is ``Grower 0000``, ``grower0000@example.com``,
     external id ``farm-0000``, with id :func:`generated_user_id` ``(i)``.
+
+    Args:
+        add_user: Adds one user from Leaf's user fields (``id``, ``name``,
+            ``email``, ``external_id``), as :meth:`FakeLeaf.add_user` does.
+        count: How many.
     """
     return [
-        fake.add_user(
+        add_user(
             id=generated_user_id(i),
             name=f"Grower {i:04d}",
             email=f"grower{i:04d}@example.com",
@@ -61,7 +69,7 @@ def seed_users(fake: FakeLeaf, count: int) -> list[FakeUser]:
     ]
 
 
-def load_seed(fake: FakeLeaf, document: Any) -> list[FakeUser]:
+def load_seed(state: State, credentials: FakeCredentials, document: Any) -> list[FakeUser]:
     """Add the users, credentials and statuses of a seed document.
 
     Raises:
@@ -69,20 +77,20 @@ def load_seed(fake: FakeLeaf, document: Any) -> list[FakeUser]:
             unknown provider or an existing user, or holds an invalid
             credential; every problem is listed and nothing is added.
     """
-    users = _check(fake, document)
+    users = _check(state, document)
     added = []
     for entry in users:
         fields = {_USER_KEYS[key]: value for key, value in entry.items() if key in _USER_KEYS}
-        user = fake.add_user(**fields)
+        user = state.add_user(**fields)
         for slug, body in entry.get("credentials", {}).items():
-            fake.add_credential(user.id, slug, body)
+            credentials.add(user.id, slug, body)
         for slug, status in entry.get("statuses", {}).items():
-            fake.set_status(user.id, slug, status)
+            credentials.set_status(user.id, slug, status)
         added.append(user)
     return added
 
 
-def _check(fake: FakeLeaf, document: Any) -> list[Mapping[str, Any]]:
+def _check(state: State, document: Any) -> list[Mapping[str, Any]]:
     if not isinstance(document, Mapping) or set(document) - {"users"}:
         raise ValidationError('a seed document is a JSON object {"users": [...]}')
     users = document.get("users", [])
@@ -91,7 +99,7 @@ def _check(fake: FakeLeaf, document: Any) -> list[Mapping[str, Any]]:
     errors: list[str] = []
     ids: set[str] = set()
     for number, entry in enumerate(users):
-        errors += _check_user(fake, entry, f"$.users[{number}]", ids)
+        errors += _check_user(state, entry, f"$.users[{number}]", ids)
     if errors:
         raise ValidationError(
             f"the seed document has {len(errors)} problem(s): {errors[0]}", errors=errors
@@ -99,7 +107,7 @@ def _check(fake: FakeLeaf, document: Any) -> list[Mapping[str, Any]]:
     return users
 
 
-def _check_user(fake: FakeLeaf, entry: Any, where: str, ids: set[str]) -> list[str]:
+def _check_user(state: State, entry: Any, where: str, ids: set[str]) -> list[str]:
     if not isinstance(entry, Mapping):
         return [f"must be a JSON object @ {where}"]
     errors = [
@@ -114,9 +122,15 @@ def _check_user(fake: FakeLeaf, entry: Any, where: str, ids: set[str]) -> list[s
     ]
     user_id = entry.get("id")
     if isinstance(user_id, str):
-        if user_id in ids or user_id in fake.users:
+        if user_id in ids or user_id in state.users:
             errors.append(f"a user with id {user_id!r} exists already @ {where}.id")
         ids.add(user_id)
+    return errors + _check_attached(state, entry, where)
+
+
+def _check_attached(state: State, entry: Mapping[str, Any], where: str) -> list[str]:
+    """Check a seeded user's ``credentials`` and ``statuses``."""
+    errors: list[str] = []
     credentials = entry.get("credentials", {})
     statuses = entry.get("statuses", {})
     for key, value in (("credentials", credentials), ("statuses", statuses)):
@@ -124,7 +138,7 @@ def _check_user(fake: FakeLeaf, entry: Any, where: str, ids: set[str]) -> list[s
             errors.append(f"must be a JSON object of provider slugs @ {where}.{key}")
     if isinstance(credentials, Mapping):
         for slug, body in credentials.items():
-            errors += _check_credential(fake, slug, body, f"{where}.credentials.{slug}")
+            errors += _check_credential(state, slug, body, f"{where}.credentials.{slug}")
     if isinstance(statuses, Mapping):
         for slug, status in statuses.items():
             if not isinstance(status, str) or not status:
@@ -134,9 +148,9 @@ def _check_user(fake: FakeLeaf, entry: Any, where: str, ids: set[str]) -> list[s
     return errors
 
 
-def _check_credential(fake: FakeLeaf, slug: str, body: Any, where: str) -> list[str]:
+def _check_credential(state: State, slug: str, body: Any, where: str) -> list[str]:
     try:
-        resource = fake.registry.get(slug)
+        resource = state.registry.get(slug)
     except UnknownProviderError as exc:
         return [f"{exc} @ {where}"]
     if not isinstance(body, Mapping):
