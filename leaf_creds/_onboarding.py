@@ -15,22 +15,16 @@ with or without a zone, are read as UTC.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import Final
 from urllib.parse import urlencode
 
 import attrs
 
+from ._app_key_spec import AppKeySpec
 from ._exceptions import ValidationError
 from ._fields import masked
-
-if TYPE_CHECKING:
-    import cattrs
-
-    from ._resource import CreateField, CredentialResource
 
 __all__ = [
     "API_KEYS_PATH",
@@ -48,8 +42,6 @@ __all__ = [
     "list_query",
 ]
 
-K = TypeVar("K")
-
 # Leaf's Magic Links live in their own service; app keys and API keys under
 # User Management (the session's `_user_management`).
 WIDGETS_SERVICE: Final = "/services/widgets/api"
@@ -61,105 +53,10 @@ API_KEYS_PATH: Final = "/api-keys"
 MIN_EXPIRES_IN: Final = 900
 MAX_EXPIRES_IN: Final = 365 * 24 * 3600
 
-_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-
 # These lists are not documented as paged. Leaf's general rule (page, size,
 # X-Total-Count, Link) may apply, so the SDK asks for pages of 100; see
 # `_service.list_all` for when the walk ends.
 LIST_PAGE_SIZE: Final = 100
-
-
-@attrs.frozen
-class AppKeySpec(Generic[K]):
-    """Where Leaf keeps a provider application's own keys, and their shape.
-
-    App keys are the API owner's, once per provider and app (not a grower's):
-    Leaf's hosted Magic Link and Leaf Link pages need them to run the
-    provider's sign-in.
-
-    Args:
-        provider: Leaf's path segment for the provider, e.g. ``"JohnDeere"``
-            in ``/app-keys/JohnDeere/{appName}``.
-        schema: The frozen attrs class of the keys (secrets declared with
-            ``attrs.field(repr=masked)``, as in credential schemas).
-        per_environment: Whether the keys live per ``clientEnvironment``
-            (``STAGE``/``PRODUCTION``), as for JohnDeere and CNHI.
-
-    Raises:
-        ValidationError: The segment is not a name like ``JohnDeere``, or the
-            schema is not an attrs class.
-    """
-
-    provider: str
-    schema: type[K]
-    per_environment: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        provider: object = self.provider
-        if not isinstance(provider, str) or not _SEGMENT.fullmatch(provider):
-            raise ValidationError(
-                f"an app-key provider segment is a name like 'JohnDeere', got {provider!r}"
-            )
-        if not attrs.has(self.schema):
-            raise ValidationError(f"app-key schema {self.schema!r} is not an attrs class")
-        if not isinstance(self.per_environment, bool):
-            raise ValidationError("per_environment must be a bool")
-
-    @cached_property
-    def _checker(self) -> CredentialResource[K, Any]:
-        # The same field rules as a credential create body: reuse them.
-        from ._models import CredentialRecord
-        from ._resource import CredentialResource
-
-        return CredentialResource("app-keys", self.schema, CredentialRecord)
-
-    @property
-    def fields(self) -> tuple[CreateField, ...]:
-        """The keys' fields (:class:`CreateField`), in declaration order."""
-        return self._checker.fields
-
-    def body(self, keys: object, converter: cattrs.Converter) -> tuple[dict[str, Any], list[str]]:
-        """Check app keys and return their JSON body and secret values; nothing is sent.
-
-        Args:
-            keys: An instance of :attr:`schema`, or its camelCase JSON body.
-            converter: The converter that writes the body.
-
-        Raises:
-            ValidationError: A key is unknown, missing, empty or of the wrong
-                type, or a list is empty (leave it unset for Leaf's default);
-                never with a secret's value.
-        """
-        checker = self._checker
-        try:
-            if not isinstance(keys, self.schema) and isinstance(keys, Mapping):
-                schema = checker.credentials_from_wire(keys, converter=converter)
-            else:
-                schema = checker.validate(keys)
-        except ValidationError as exc:
-            raise self._invalid(list(exc.errors)) from None
-        body: dict[str, Any] = converter.unstructure(schema, self.schema)
-        # An empty `scopes` list would change what Leaf grants; unset is the default.
-        empty = [
-            f"must not be empty; leave it unset for Leaf's default @ $.{key}"
-            for key, value in body.items()
-            if isinstance(value, list) and not value
-        ]
-        if empty:
-            raise self._invalid(empty)
-        secrets = [
-            value
-            for field in checker.fields
-            if field.secret and isinstance(value := body.get(field.wire), str)
-        ]
-        return body, secrets
-
-    def _invalid(self, problems: list[str]) -> ValidationError:
-        # CredentialResource's own wording names its placeholder slug.
-        problems = [p.replace("app-keys expects", "expects") for p in problems]
-        return ValidationError(
-            f"invalid {self.provider} app keys: " + "; ".join(problems), errors=problems
-        )
 
 
 @attrs.frozen(kw_only=True)

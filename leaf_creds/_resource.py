@@ -6,9 +6,7 @@ never does I/O. ``LeafSession`` sends what this module builds.
 
 from __future__ import annotations
 
-import enum
 import re
-import typing
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -16,11 +14,12 @@ from urllib.parse import quote
 
 import attrs
 
+from ._app_key_spec import AppKeySpec
 from ._converter import default_converter
 from ._exceptions import ValidationError
-from ._fields import is_secret, wire_name
+from ._fields import is_secret
 from ._models import ClientEnvironment
-from ._onboarding import AppKeySpec
+from ._schema import CreateField, SchemaRules
 
 if TYPE_CHECKING:
     import cattrs
@@ -115,25 +114,6 @@ def to_client_environment(value: ClientEnvironment | str) -> ClientEnvironment:
         ) from None
 
 
-@attrs.frozen
-class CreateField:
-    """How one create field of a provider looks on the wire.
-
-    Attributes:
-        name: The Python attribute name.
-        wire: The JSON key.
-        required: Whether Leaf requires it.
-        secret: Whether its value is masked in reprs and CLI output.
-        default: The default when not required (``None`` if there is none).
-    """
-
-    name: str
-    wire: str
-    required: bool
-    secret: bool
-    default: Any = None
-
-
 @attrs.frozen(repr=False)
 class CredentialResource(Generic[S, R]):
     """One provider's credentials endpoint, parameterized by slug and schemas.
@@ -192,40 +172,19 @@ class CredentialResource(Generic[S, R]):
     def __repr__(self) -> str:
         return f"<CredentialResource {self.slug!r}>"
 
-    @property
-    def _schema_class(self) -> type[attrs.AttrsInstance]:
-        return self.schema  # type: ignore[return-value]  # checked in __attrs_post_init__
-
     @cached_property
-    def _types(self) -> dict[str, Any]:
-        return typing.get_type_hints(self.schema)
+    def _rules(self) -> SchemaRules[S]:
+        return SchemaRules(self.schema)
 
     @cached_property
     def fields(self) -> tuple[CreateField, ...]:
         """The create body's fields, in declaration order."""
-        return tuple(
-            CreateField(
-                name=a.name,
-                wire=wire_name(a),
-                required=a.default is attrs.NOTHING,
-                secret=is_secret(a),
-                default=None if a.default is attrs.NOTHING else a.default,
-            )
-            for a in attrs.fields(self._schema_class)
-        )
-
-    @cached_property
-    def _checks(self) -> tuple[tuple[str, str, bool, bool], ...]:
-        # (name, wire, required, must be a str), worked out once, not per create.
-        return tuple(
-            (f.name, f.wire, f.required, _accepts_str(self._types.get(f.name)))
-            for f in self.fields
-        )
+        return self._rules.fields
 
     @cached_property
     def _secret_wires(self) -> tuple[str, ...]:
-        # The JSON keys of the create body that hold secrets.
-        return tuple(f.wire for f in self.fields if f.secret)
+        # The JSON keys of the create body that hold secrets (`_credentials` reads them).
+        return self._rules.secret_wires
 
     @cached_property
     def record_secrets(self) -> frozenset[str]:
@@ -265,49 +224,10 @@ class CredentialResource(Generic[S, R]):
             raise ValidationError(
                 f"{self.slug} credentials must be a JSON object, got {type(body).__name__}"
             )
-        import cattrs  # loaded lazily, see _converter.py
-
-        converter = converter or default_converter()
-        known = {f.wire for f in self.fields}
-        problems = [f"unknown field @ $.{key}" for key in body if key not in known]
-        problems += [
-            f"required field missing @ $.{f.wire}"
-            for f in self.fields
-            if f.required and f.wire not in body
-        ]
-        failure: Exception | None = None
-        if not problems:
-            try:
-                credentials: S = converter.structure(dict(body), self.schema)
-            except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-                failure = exc
-            else:
-                return self.validate(credentials)  # lists every bad value at once
-        problems += self._field_problems(body, converter)
-        if not problems and failure is not None:
-            problems = self._explain(failure)  # the class's own validators, say
-        raise self._invalid(problems)
-
-    def _field_problems(self, body: Mapping[str, Any], converter: cattrs.Converter) -> list[str]:
-        """Check each field of a body on its own: one bad value must not hide the others."""
-        import cattrs
-
-        problems = []
-        for name, wire, required, wants_str in self._checks:
-            if wire not in body:
-                continue
-            type_ = self._types.get(name)
-            value = body[wire]
-            if type_ is not None:
-                try:
-                    value = converter.structure(value, type_)
-                except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-                    problems += self._explain_field(exc, wire, type_)
-                    continue
-            problem = _value_problem(value, required, wants_str)
-            if problem is not None:
-                problems.append(f"{problem} @ $.{wire}")
-        return problems
+        credentials, problems = self._rules.from_wire(body, converter or default_converter())
+        if credentials is None:
+            raise self._invalid(problems)
+        return credentials
 
     def validate(self, credentials: object) -> S:
         """Check a create schema instance before it is sent.
@@ -324,11 +244,7 @@ class CredentialResource(Generic[S, R]):
                 f"{self.slug} expects {self.schema.__name__}, "
                 f"got {type(credentials).__name__}"
             )
-        problems = []
-        for name, wire, required, wants_str in self._checks:
-            problem = _value_problem(getattr(credentials, name), required, wants_str)
-            if problem is not None:
-                problems.append(f"{problem} @ $.{wire}")
+        problems = self._rules.problems(credentials)
         if problems:
             raise self._invalid(problems)
         return credentials
@@ -337,55 +253,3 @@ class CredentialResource(Generic[S, R]):
         return ValidationError(
             f"invalid {self.slug} credentials: " + "; ".join(problems), errors=problems
         )
-
-    def _explain_field(self, exc: Exception, wire: str, type_: Any) -> list[str]:
-        import cattrs
-
-        if isinstance(exc, cattrs.BaseValidationError):
-            return cattrs.transform_error(exc, path=f"$.{wire}", format_exception=_describe)
-        return [f"{_describe(exc, type_)} @ $.{wire}"]
-
-    def _explain(self, exc: Exception) -> list[str]:
-        import cattrs
-
-        if isinstance(exc, cattrs.BaseValidationError):
-            # transform_error names attributes; Leaf's users think in wire names.
-            wires = {f.name: f.wire for f in self.fields}
-            return [
-                re.sub(r"@ \$\.(\w+)", lambda m: f"@ $.{wires.get(m[1], m[1])}", line)
-                for line in cattrs.transform_error(exc, format_exception=_describe)
-            ]
-        return [str(exc)]
-
-
-_UnionType = type(int | None)
-
-
-def _value_problem(value: object, required: bool, wants_str: bool) -> str | None:
-    """Say what is wrong with one create field's value, or return None."""
-    if value is None:
-        return "required field is None" if required else None
-    if wants_str and not isinstance(value, str):
-        return f"expected a string, got {type(value).__name__}"
-    if isinstance(value, str) and not value.strip():
-        return "must not be empty"
-    return None
-
-
-def _describe(exc: BaseException, type_: type[Any] | None) -> str:
-    # Our own messages are written for users; cattrs' generic ones otherwise.
-    import cattrs
-
-    if isinstance(exc, ValidationError):
-        return str(exc)
-    if isinstance(type_, type) and issubclass(type_, enum.Enum):
-        return "must be one of " + ", ".join(str(member.value) for member in type_)
-    return cattrs.v.format_exception(exc, type_)
-
-
-def _accepts_str(annotation: Any) -> bool:
-    return annotation is str or (
-        typing.get_origin(annotation) in {typing.Union, _UnionType}
-        and str in typing.get_args(annotation)
-    )
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
+from .._app_key_spec import AppKeySpec
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
-from .._onboarding import AppKeySpec
 from .._resource import CredentialResource, to_client_environment
 
 __all__ = ["CNHI_FIELD_OPS", "CnhiFieldOpsAppKeys", "CnhiFieldOpsCredentials", "CnhiFieldOpsRecord"]

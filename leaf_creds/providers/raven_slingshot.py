@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
+from .._app_key_spec import AppKeySpec
 from .._fields import masked
 from .._models import CredentialRecord
-from .._onboarding import AppKeySpec
 from .._resource import CredentialResource
 
 __all__ = [
