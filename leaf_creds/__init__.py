@@ -14,6 +14,9 @@ from __future__ import annotations
 import importlib
 import typing
 
+from ._api_keys import ApiKey
+from ._app_key_spec import AppKeySpec
+from ._app_keys import AppKey
 from ._converter import make_converter
 from ._credentials import Credentials
 from ._exceptions import (
@@ -39,8 +42,8 @@ from ._exceptions import (
     ValidationError,
 )
 from ._fields import MASK, is_secret, masked, wire
+from ._magic_links import LinkSettings, MagicLink
 from ._models import ClientEnvironment, CredentialEvent, CredentialRecord, CredentialStatus
-from ._onboarding import ApiKey, AppKey, AppKeySpec, LinkSettings, MagicLink
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy

@@ -6,22 +6,59 @@ Paths, under User Management::
     GET     /api-keys?leafUserId={leafUserId}
     POST    /api-keys
     DELETE  /api-keys/{apiKeyId}
+
+What Leaf leaves undocumented (see the README's "Connecting growers"), the
+SDK is lenient about: every answer field is optional, unknown keys are
+ignored, and timestamps with 3, 6 or 9 fractional digits, with or
+without a zone, are read as UTC.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
 import attrs
 
 from ._exceptions import ValidationError
-from ._onboarding import API_KEYS_PATH, ApiKey, check_expires_in
+from ._expires import check_expires_in
+from ._fields import masked
 from ._resource import path_segment, user_path
 from ._transport import Transport
 
-__all__ = ["ApiKeys"]
+__all__ = ["API_KEYS_PATH", "ApiKey", "ApiKeys"]
+
+# Under User Management (the transport's `user_management`).
+API_KEYS_PATH: Final = "/api-keys"
+
+
+@attrs.frozen(kw_only=True)
+class ApiKey:
+    """A Leaf Link API key: lets Leaf's widget act for one Leaf user.
+
+    Creating one answers only ``key``, ``expires_at`` and ``valid`` (no
+    id: list the user's keys to find it); a list adds the rest. Revoked keys
+    stay in the list with ``valid`` false.
+
+    Attributes:
+        key: The key itself, a live secret (``'***'`` in reprs).
+        expires_at: When it stops working.
+        valid: Whether it still works.
+        id: Its id, to revoke it.
+        leaf_user_id: The Leaf user it acts for.
+        description: Your label.
+        revoked_at: When it was revoked.
+    """
+
+    key: str | None = attrs.field(default=None, repr=masked)
+    expires_at: datetime | None = None
+    valid: bool | None = None
+    id: str | None = None
+    leaf_user_id: str | None = None
+    description: str | None = None
+    revoked_at: datetime | None = None
 
 
 class ApiKeys:

@@ -8,25 +8,58 @@ app keys are registered. Paths, under User Management::
 
 The environment segment exists only where the provider's
 :class:`AppKeySpec` says ``per_environment`` (JohnDeere, CNHI, CNHIFieldOps).
+
+What Leaf leaves undocumented (see the README's "Connecting growers"), the
+SDK is lenient about: every answer field is optional, unknown keys are
+ignored, and timestamps with 3, 6 or 9 fractional digits, with or
+without a zone, are read as UTC.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
+from ._app_key_spec import AppKeySpec
 from ._exceptions import DecodeError, LeafError, NotFoundError, OutcomeUnknownError, ValidationError
 from ._http import parse_json
 from ._models import ClientEnvironment
-from ._onboarding import APP_KEYS_PATH, AppKey, AppKeySpec
 from ._resource import CredentialResource, path_segment, to_client_environment
 from ._transport import Answer, Transport
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-__all__ = ["AppKeys"]
+__all__ = ["APP_KEYS_PATH", "AppKey", "AppKeys"]
+
+# Under User Management (the transport's `user_management`).
+APP_KEYS_PATH: Final = "/app-keys"
+
+
+@attrs.frozen(kw_only=True)
+class AppKey:
+    """A provider application's keys as Leaf lists them: metadata only.
+
+    Leaf never returns the secrets of app keys, so none are kept here.
+
+    Attributes:
+        provider: Leaf's provider name, e.g. ``"JohnDeere"``.
+        app_name: The app's name, your own label (e.g. ``"LeafWidget"``).
+        client_environment: ``STAGE`` or ``PRODUCTION``; Leaf also fills it
+            for providers without environments.
+        created_time: When the keys were stored, as an aware UTC datetime.
+    """
+
+    provider: str | None = None
+    app_name: str | None = None
+    # A plain string, not ClientEnvironment: Leaf fills a default for
+    # providers without environments, and its docs show placeholders.
+    client_environment: str | None = None
+    created_time: datetime | None = None
 
 
 class AppKeys:

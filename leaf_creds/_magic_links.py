@@ -9,6 +9,11 @@ Paths, under Leaf's widgets service::
 
 ``kind`` is ``provider`` (several providers), ``authentication`` (one) or
 ``file-upload``. There is no update: delete a link and create another.
+
+What Leaf leaves undocumented (see the README's "Connecting growers"), the
+SDK is lenient about: every answer field but an id is optional, unknown keys
+are ignored, and timestamps with 3, 6 or 9 fractional digits, with or
+without a zone, are read as UTC.
 """
 
 from __future__ import annotations
@@ -17,20 +22,30 @@ import builtins
 import json
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import attrs
 
 from ._exceptions import ValidationError
-from ._onboarding import WIDGETS_SERVICE, LinkSettings, MagicLink, check_expires_in
+from ._expires import check_expires_in
 from ._resource import CredentialResource, path_segment, user_path
 from ._transport import Timeouts, Transport
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-__all__ = ["LINK_KINDS", "MagicLinks"]
+__all__ = [
+    "LINK_KINDS",
+    "MAGIC_LINK_PATH",
+    "WIDGETS_SERVICE",
+    "LinkSettings",
+    "MagicLink",
+    "MagicLinks",
+]
 
+# Leaf's Magic Links live in their own service, not under User Management.
+WIDGETS_SERVICE: Final = "/services/widgets/api"
 MAGIC_LINK_PATH: Final = "/magic-link"
 
 # The kinds of link in Leaf's paths, and the `widget` value of each.
@@ -43,6 +58,70 @@ _BY_WIDGET: Final = {widget: kind for kind, widget in LINK_KINDS.items()}
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Leaf's own provider names ("JohnDeere", "All"...), passed on as they are.
 _LEAF_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
+
+
+@attrs.frozen(kw_only=True)
+class LinkSettings:
+    """How a Magic Link's page looks (Leaf's "Link customization").
+
+    Every field is optional; the ones left ``None`` are not sent, and Leaf
+    uses its defaults.
+
+    Attributes:
+        background_color: A hex colour, e.g. ``"#c0392b"`` (Leaf's default
+            ``#F5F5F5``).
+        company_logo: The URL of your logo.
+        company_name: Your company's name.
+        header_image: The URL of a header image.
+        show_leaf_user_name: Show the Leaf user's name on the page.
+        disconnect_enabled: Let the grower disconnect a provider (provider
+            and authentication links only).
+    """
+
+    background_color: str | None = None
+    company_logo: str | None = None
+    company_name: str | None = None
+    header_image: str | None = None
+    show_leaf_user_name: bool | None = None
+    disconnect_enabled: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MagicLink:
+    """A Magic Link: a page at Leaf where a grower connects providers.
+
+    Creating one returns only ``id``, ``leaf_user_id``, ``link`` and
+    ``expires_at``; a GET or list adds the rest.
+
+    Attributes:
+        id: The link's id.
+        link: The page's URL; whoever holds it can attach credentials to
+            the Leaf user, so hand it only to that grower.
+        leaf_user_id: The Leaf user the credentials go to.
+        expires_at: When the link stops working.
+        created_at: When it was created.
+        last_accessed_at: When it was last opened.
+        max_usage: How many times it may be used.
+        usage_count: How many times it was used.
+        widget: ``PROVIDER``, ``AUTHENTICATION`` or ``FILEUPLOAD``.
+        allowed_providers: Leaf's names of the providers a provider link
+            offers (``"Other"`` or ``"All"`` mean every one).
+        provider: The one provider of an authentication link.
+        settings: The page's look.
+    """
+
+    id: str
+    link: str | None = None
+    leaf_user_id: str | None = None
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    last_accessed_at: datetime | None = None
+    max_usage: int | None = None
+    usage_count: int | None = None
+    widget: str | None = None
+    allowed_providers: tuple[str, ...] | None = None
+    provider: str | None = None
+    settings: LinkSettings | None = None
 
 
 class _LinkCreate(NamedTuple):
