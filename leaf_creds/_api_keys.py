@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._exceptions import ValidationError
+from ._exceptions import DecodeError, UnreadableCreateError, ValidationError
 from ._expires import check_expires_in
 from ._fields import masked
 from ._resource import path_segment, user_path
@@ -100,6 +100,9 @@ class ApiKeys:
             TransportError, ServerError: The outcome is unknown. It is not
                 sent twice: a second key would be another live secret. List
                 the user's keys and revoke any you do not hold.
+            UnreadableCreateError: Leaf answered 2xx with a body that is not
+                a key: one was made or may have been (never sent again); an
+                ``OutcomeUnknownError`` and a ``DecodeError``.
             LeafError: Any other failure; see the exception tree.
         """
         user_path(user_id)  # the same rules as a user id in a path
@@ -119,7 +122,21 @@ class ApiKeys:
             transport.timeouts_for(timeout, connect_timeout),
             data=json.dumps(body).encode(),
         )
-        key = transport.decode_object(ApiKey, answer, "POST", url)
+        try:
+            key = transport.decode_object(ApiKey, answer, "POST", url)
+        except DecodeError as exc:
+            raise UnreadableCreateError(
+                f"the create of an API key for Leaf user {user_id!r} was answered "
+                f"{answer.status}, so it was applied or may have been, but its answer is not "
+                f"the key ({exc}). Do not create another blindly: list the user's keys with "
+                f"api_keys.list({user_id!r}) and revoke any you do not hold.",
+                provider="",
+                user_id=user_id,
+                attempts=answer.attempts,
+                method="POST",
+                url=url,
+                status=answer.status,
+            ) from exc
         return key if key.leaf_user_id is not None else attrs.evolve(key, leaf_user_id=user_id)
 
     async def list(

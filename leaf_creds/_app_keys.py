@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ._app_key_spec import AppKeySpec
-from ._exceptions import DecodeError, LeafError, NotFoundError, OutcomeUnknownError, ValidationError
+from ._exceptions import (
+    DecodeError,
+    LeafError,
+    NotFoundError,
+    OutcomeUnknownError,
+    UnreadableCreateError,
+    ValidationError,
+)
 from ._http import parse_json
 from ._models import ClientEnvironment
 from ._resource import CredentialResource, path_segment, to_client_environment
@@ -145,6 +152,10 @@ class AppKeys:
             OutcomeUnknownError: The create may have been applied and Leaf
                 cannot say with what keys (it never returns them): check with
                 :meth:`get`, then :meth:`update`.
+            UnreadableCreateError: Leaf answered 2xx with a JSON object that
+                is not an app key: the keys were stored or may have been
+                (never sent again); an ``OutcomeUnknownError`` and a
+                ``DecodeError``.
             LeafError: Any other failure; see the exception tree.
         """
         return await self._write("POST", provider, app_name, keys, environment, timeout,
@@ -293,7 +304,23 @@ class AppKeys:
         except DecodeError:
             data = None  # a 2xx all the same: the keys are stored
         if isinstance(data, dict):
-            return transport.decode_object(AppKey, answer, method, url)
+            try:
+                return transport.decode_object(AppKey, answer, method, url)
+            except DecodeError as exc:
+                if method != "POST":
+                    raise  # an update may simply be sent again
+                raise UnreadableCreateError(
+                    f"storing {spec.provider} app keys {app_name!r} was answered "
+                    f"{answer.status}, so it was applied or may have been, but its answer is "
+                    f"not the app key ({exc}). Do not store them again: check with "
+                    "app_keys.get(), and change them with app_keys.update().",
+                    provider=spec.provider,
+                    user_id="",
+                    attempts=answer.attempts,
+                    method=method,
+                    url=url,
+                    status=answer.status,
+                ) from exc
         # Leaf documents no answer for POST and PUT (INF: any 2xx, maybe no
         # body): describe what was stored.
         return AppKey(

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import attrs
 
-from ._exceptions import ValidationError
+from ._exceptions import DecodeError, UnreadableCreateError, ValidationError
 from ._expires import check_expires_in
 from ._resource import CredentialResource, path_segment, user_path
-from ._transport import Timeouts, Transport
+from ._transport import Answer, Timeouts, Transport
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -130,6 +130,8 @@ class _LinkCreate(NamedTuple):
     body: dict[str, Any]
     idempotent: bool
     filled: dict[str, Any]
+    kind: str
+    who: str  # whose link it is, for messages: "Leaf user '...'" or "external id '...'"
 
 
 class MagicLinks:
@@ -228,7 +230,7 @@ class MagicLinks:
             filled["leaf_user_id"] = user_id
             url = f"{self._base}{user_path(user_id)}/{kind}"
             # Not resent when the outcome is unknown: each POST makes a link.
-            return _LinkCreate(url, body, False, filled)
+            return _LinkCreate(url, body, False, filled, kind, f"Leaf user {user_id!r}")
         if not isinstance(external_id, str) or not external_id.strip():
             raise ValidationError("external_id= must be a non-empty string")
         body["externalId"] = external_id
@@ -240,7 +242,8 @@ class MagicLinks:
         # Leaf creates or reuses the Leaf user by externalId, so a resend
         # never makes a second user; at worst it leaves an extra link,
         # never handed out, that expires on its own.
-        return _LinkCreate(f"{self._base}/{kind}", body, True, filled)
+        who = f"external id {external_id!r}"
+        return _LinkCreate(f"{self._base}/{kind}", body, True, filled, kind, who)
 
     def _kind(self, kind: object) -> str:
         if isinstance(kind, str):
@@ -296,6 +299,9 @@ class MagicLinks:
             TransportError, ServerError: For a link of an existing user, the
                 outcome is unknown (it is not sent twice blindly); list the
                 links before creating another.
+            UnreadableCreateError: Leaf answered 2xx with a body that is not
+                a link: it was made or may have been (never sent again); an
+                ``OutcomeUnknownError`` and a ``DecodeError``.
             LeafError: Any other failure; see the exception tree.
         """
         built = self._build(
@@ -310,7 +316,10 @@ class MagicLinks:
             "POST", built.url, timeouts, data=json.dumps(built.body).encode(),
             idempotent=built.idempotent,
         )  # fmt: skip
-        link = transport.decode_object(MagicLink, answer, "POST", built.url)
+        try:
+            link = transport.decode_object(MagicLink, answer, "POST", built.url)
+        except DecodeError as exc:
+            raise _unreadable(built, answer, exc) from exc
         missing = {key: value for key, value in built.filled.items() if getattr(link, key) is None}
         return (attrs.evolve(link, **missing) if missing else link), answer.attempts
 
@@ -380,3 +389,20 @@ class MagicLinks:
         url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
         transport = self._transport
         await transport.request("DELETE", url, transport.timeouts_for(timeout, connect_timeout))
+
+
+def _unreadable(built: _LinkCreate, answer: Answer, failure: DecodeError) -> UnreadableCreateError:
+    # A 2xx made the link (or may have): say so, and how to find it.
+    article = "an" if built.kind == "authentication" else "a"
+    return UnreadableCreateError(
+        f"the create of {article} {built.kind} Magic Link for {built.who} was answered "
+        f"{answer.status}, so it was applied or may have been, but its answer is not the "
+        f"link ({failure}). Do not create another blindly: list the links with "
+        f"magic_links.list({built.kind!r}) first.",
+        provider=built.filled.get("provider", ""),
+        user_id=built.filled.get("leaf_user_id", ""),
+        attempts=answer.attempts,
+        method="POST",
+        url=built.url,
+        status=answer.status,
+    )

@@ -111,6 +111,50 @@ class TestCreate:
         assert 0 == total_requests(http)
 
 
+
+class TestUnreadableCreate:
+    """A 2xx create answer that is not a key: one was made or may have been (issue 19 gap 6)."""
+
+    @pytest.mark.parametrize(
+        ("answer", "why"),
+        [
+            ({"body": b"<html>ok</html>"}, " is not JSON (15 bytes)"),
+            ({"body": b""}, ": expected a JSON object"),
+            ({"payload": [{"key": KEY}]}, ": expected a JSON object"),
+            (
+                {"payload": {"key": KEY, "valid": "perhaps"}},
+                " does not fit ApiKey: invalid value for type, expected bool | None @ $.valid",
+            ),
+        ],
+    )
+    async def test_raises_unreadable_create(
+        self, http: LeafMock, answer: dict[str, Any], why: str
+    ) -> None:
+        """UnreadableCreateError says it may be applied, never shows the key, is never resent."""
+        http.post(API_KEYS, status=201, **answer)
+        http.post(API_KEYS, payload={"key": "lk_second", "valid": True})
+
+        retry = lc.RetryPolicy(max_retries=3, backoff_base=0)
+        async with lc.LeafSession(token="t-value", retry=retry) as leaf:
+            with pytest.raises(lc.UnreadableCreateError) as caught:
+                await leaf.api_keys.create(USER, description="widget")
+
+        error = caught.value
+        assert isinstance(error, lc.OutcomeUnknownError)
+        assert isinstance(error, lc.DecodeError)
+        assert isinstance(error.__cause__, lc.DecodeError)
+        assert (
+            f"the create of an API key for Leaf user {USER!r} was answered 201, so it was "
+            f"applied or may have been, but its answer is not the key (201 from POST "
+            f"{API_KEYS}{why}). Do not create another blindly: list the user's keys with "
+            f"api_keys.list({USER!r}) and revoke any you do not hold."
+        ) == str(error)
+        assert KEY not in str(error)
+        assert (USER, "", 1) == (error.user_id, error.provider, error.attempts)
+        assert ("POST", API_KEYS, 201) == (error.method, error.url, error.status)
+        assert 1 == total_requests(http)
+
+
 class TestListAndRevoke:
     async def test_lists_a_users_keys(self, http: LeafMock, leaf: lc.LeafSession) -> None:
         """GET /api-keys?leafUserId= answers revoked keys too; timestamps without Z are UTC."""

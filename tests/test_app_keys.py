@@ -300,6 +300,68 @@ class TestCreate:
         assert SECRET not in caplog.text
 
 
+
+class TestUnreadableCreate:
+    """A 2xx create answer that is an object but not an app key (issue 19 gap 6)."""
+
+    @pytest.mark.parametrize(
+        ("answer", "why"),
+        [
+            (
+                {**META, "createdTime": "yesterday"},
+                "invalid value for type, expected datetime.datetime | None @ $.created_time",
+            ),
+            ({**META, "appName": ["LeafWidget"]}, "expected str | None @ $.app_name"),
+        ],
+    )
+    async def test_raises_unreadable_create(
+        self, http: LeafMock, answer: dict[str, Any], why: str
+    ) -> None:
+        """UnreadableCreateError says the keys may be stored; the POST is never sent again."""
+        http.post(JD, status=201, payload=answer)
+        http.post(JD, payload=META)
+
+        async with lc.LeafSession(token="t-value", retry=RETRY) as leaf:
+            with pytest.raises(lc.UnreadableCreateError) as caught:
+                await leaf.app_keys.create(
+                    lc.JOHN_DEERE, "LeafWidget", jd_keys(client_secret=SECRET),
+                    environment="PRODUCTION",
+                )  # fmt: skip
+
+        error = caught.value
+        assert isinstance(error, lc.OutcomeUnknownError)
+        assert isinstance(error, lc.DecodeError)
+        assert isinstance(error.__cause__, lc.DecodeError)
+        message = str(error)
+        assert message.startswith(
+            "storing JohnDeere app keys 'LeafWidget' was answered 201, so it was applied or may "
+            f"have been, but its answer is not the app key (201 from POST {JD} does not fit "
+            "AppKey: "
+        )
+        assert why in message
+        assert message.endswith(
+            "). Do not store them again: check with app_keys.get(), and change them with "
+            "app_keys.update()."
+        )
+        assert SECRET not in message
+        assert ("JohnDeere", "", 1) == (error.provider, error.user_id, error.attempts)
+        assert ("POST", JD, 201) == (error.method, error.url, error.status)
+        assert 1 == total_requests(http)
+
+    async def test_an_update_stays_a_plain_decode_error(
+        self, http: LeafMock, leaf: lc.LeafSession
+    ) -> None:
+        """A PUT may simply be sent again: its unreadable answer is a DecodeError, no more."""
+        http.put(JD, payload={**META, "createdTime": "yesterday"})
+
+        with pytest.raises(lc.DecodeError) as caught:
+            await leaf.app_keys.update(
+                lc.JOHN_DEERE, "LeafWidget", jd_keys(), environment="PRODUCTION"
+            )
+
+        assert not isinstance(caught.value, lc.OutcomeUnknownError)
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         ("provider", "arguments", "message"),

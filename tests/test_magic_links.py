@@ -194,6 +194,63 @@ class TestCreate:
             await leaf.magic_links.create(USER)
 
 
+
+class TestUnreadableCreate:
+    """A 2xx create answer that is not a link: it was made or may have been (issue 19 gap 6)."""
+
+    @pytest.mark.parametrize(
+        ("answer", "why"),
+        [
+            ({"body": b"<html>ok</html>"}, " is not JSON (15 bytes)"),
+            ({"body": b""}, ": expected a JSON object"),
+            ({"payload": [CREATED]}, ": expected a JSON object"),
+            ({"payload": {"link": "x"}}, " does not fit MagicLink: required field missing @ $.id"),
+        ],
+    )
+    async def test_a_users_link(self, http: LeafMock, answer: dict[str, Any], why: str) -> None:
+        """UnreadableCreateError says it may be applied; the POST is never sent again."""
+        url = f"{LINKS}/users/{USER}/provider"
+        http.post(url, status=201, **answer)
+        http.post(url, payload=CREATED)
+
+        async with lc.LeafSession(token="t-value", retry=RETRY) as leaf:
+            with pytest.raises(lc.UnreadableCreateError) as caught:
+                await leaf.magic_links.create(USER)
+
+        error = caught.value
+        assert isinstance(error, lc.OutcomeUnknownError)
+        assert isinstance(error, lc.DecodeError)
+        assert isinstance(error.__cause__, lc.DecodeError)
+        assert (
+            f"the create of a provider Magic Link for Leaf user {USER!r} was answered 201, so it "
+            f"was applied or may have been, but its answer is not the link (201 from POST {url}"
+            f"{why}). Do not create another blindly: list the links with "
+            "magic_links.list('provider') first."
+        ) == str(error)
+        assert (USER, "", 1) == (error.user_id, error.provider, error.attempts)
+        assert ("POST", url, 201) == (error.method, error.url, error.status)
+        assert 1 == total_requests(http)
+
+    async def test_an_authentication_link_by_external_id(self, http: LeafMock) -> None:
+        """Even the create that is resent on an unknown outcome is not resent after a 2xx."""
+        url = f"{LINKS}/authentication"
+        http.post(url, status=200, body=b"{")
+        http.post(url, payload=CREATED)
+
+        async with lc.LeafSession(token="t-value", retry=RETRY) as leaf:
+            with pytest.raises(lc.UnreadableCreateError) as caught:
+                await leaf.magic_links.create(external_id="crm-42", provider=lc.JOHN_DEERE)
+
+        error = caught.value
+        assert str(error).startswith(
+            "the create of an authentication Magic Link for external id 'crm-42' was answered "
+            "200, so it was applied or may have been"
+        )
+        assert str(error).endswith("magic_links.list('authentication') first.")
+        assert ("", "JohnDeere") == (error.user_id, error.provider)
+        assert 1 == total_requests(http)
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         ("arguments", "message"),
