@@ -17,6 +17,11 @@ Every measurement runs in a fresh process, whose peak RSS is taken from
 ``os.wait4``. Raw and leaf runs alternate, and each ratio is the median of
 the per-pair ratios, so drift of the machine cancels out. The figures are
 for reading, never asserted: nothing here is part of the test suite.
+
+Client CPU per request against raw aiohttp *and* a naive attrs + cattrs SDK,
+with issue 26's targets and a verdict, is ``bench/cpu.py``'s job: it pins
+server and clients apart, interleaves repetitions in a balanced order and
+can put another checkout side by side (``--baseline``).
 """
 
 from __future__ import annotations
@@ -387,6 +392,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append("Targets")
     for name, value, ok in targets(results):
         lines.append(f"  {'PASS' if ok else 'MISS'}  {name}: {value}")
+    lines.append("  (CPU per request against a naive SDK, issue 26's targets: bench/cpu.py)")
     return "\n".join(lines)
 
 
