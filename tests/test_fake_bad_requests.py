@@ -208,3 +208,19 @@ class TestMagicLinkPageForms:
         assert response.content_type == "text/html"
         assert re.search(r'<p id="error" data-status="400">[^<]+</p>', page), page
         assert fake.credential("u1", "john-deere") is None
+
+    async def test_a_form_over_the_size_limit_is_a_413_page(
+        self, fake: FakeLeaf, client: aiohttp.ClientSession
+    ) -> None:
+        """A consent form past 1 MiB is the page's 413, nothing stored."""
+        action, session = await self.consent_action(fake, client)
+        form = io.BytesIO(f"session={session}&username=".encode() + b"a" * 2**21)
+
+        async with client.post(
+            action, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ) as response:
+            status, page = response.status, await response.text()
+
+        assert (413, "text/html") == (status, response.content_type)
+        assert '<p id="error" data-status="413">' in page
+        assert fake.credential("u1", "john-deere") is None

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from yarl import URL
 
 import leaf_creds as lc
@@ -559,6 +560,26 @@ class TestMagicLinks:
         )
 
         assert_problem(answer, 401)
+
+
+class TestOnboardingAnswer:
+    async def test_answer_serves_onboarding_paths_only(self, leaf_fake: FakeLeaf) -> None:
+        """onboarding.answer answers its own paths, token checked first, and None for others."""
+        leaf_fake.onboarding.add_app_key("AgLeader", "A", {"privateKey": "p", "publicKey": "q"})
+        bearer = {"Authorization": f"Bearer {leaf_fake.token}"}
+        listed = make_mocked_request("GET", f"{APP_KEYS}/AgLeader", headers=bearer)
+        refused = make_mocked_request("GET", f"{APP_KEYS}/AgLeader")
+        other = make_mocked_request("GET", f"{UM}/users", headers=bearer)
+
+        answer = await leaf_fake.onboarding.answer(listed, listed.rel_url.raw_path, "/app-keys")
+        with pytest.raises(Exception, match="Full authentication is required") as caught:
+            await leaf_fake.onboarding.answer(refused, refused.rel_url.raw_path)
+
+        assert isinstance(answer, web.Response)
+        assert answer.text is not None
+        assert ["A"] == [key["appName"] for key in json.loads(answer.text)]
+        assert 401 == getattr(caught.value, "status", None)
+        assert None is await leaf_fake.onboarding.answer(other, other.rel_url.raw_path, "/users")
 
 
 class TestApiKeys:

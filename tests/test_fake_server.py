@@ -133,6 +133,30 @@ class TestLogin:
         token = answer.json()["id_token"]
         assert 90 == claims(token)["exp"] - claims(token)["iat"]
 
+    async def test_lifetime_is_settable_on_the_instance(
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession
+    ) -> None:
+        """fake.token_lifetime set after the start applies to the next login; None restores 24 h."""
+        body = {"username": "user@example.com", "password": "password"}
+        leaf_fake.token_lifetime = 45
+        assert 45 == leaf_fake.token_lifetime
+        short = (await call(client, leaf_fake, "POST", "/api/authenticate", body=body)).json()
+        leaf_fake.token_lifetime = None
+        usual = (await call(client, leaf_fake, "POST", "/api/authenticate", body=body)).json()
+
+        assert [45, 86_400] == [
+            claims(answer["id_token"])["exp"] - claims(answer["id_token"])["iat"]
+            for answer in (short, usual)
+        ]
+
+    async def test_login_path_has_nothing_under_it(
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession
+    ) -> None:
+        """/api/authenticate/x is a 404 without a token check, as any path outside a service."""
+        answer = await call(client, leaf_fake, "POST", "/api/authenticate/x", token="nope")
+
+        assert "no such path: /api/authenticate/x" == assert_problem(answer, 404)["detail"]
+
     @pytest.mark.parametrize(
         "body",
         [

@@ -102,9 +102,6 @@ class FakeApiKeys:
         self._clock = clock
         self._keys: dict[str, _ApiKey] = {}
 
-    def __repr__(self) -> str:
-        return f"<FakeApiKeys {len(self._keys)}>"
-
     def __len__(self) -> int:
         return len(self._keys)
 

@@ -129,9 +129,6 @@ class FakeAppKeys:
         self._clock = clock
         self._keys: dict[tuple[str, str, str | None], StoredAppKey] = {}
 
-    def __repr__(self) -> str:
-        return f"<FakeAppKeys {len(self._keys)}>"
-
     def __len__(self) -> int:
         return len(self._keys)
 

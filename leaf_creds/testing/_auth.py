@@ -48,14 +48,6 @@ class FakeAuth:
         self._clock = clock
         self.token_lifetime = token_lifetime
 
-    def __repr__(self) -> str:
-        return f"<FakeAuth accounts={len(self._accounts)}>"
-
-    @property
-    def usernames(self) -> list[str]:
-        """The accounts' usernames, never their passwords."""
-        return list(self._accounts)
-
     def issue(self, *, subject: str | None = None, lifetime: float = DAY) -> str:
         """Return a token valid until ``lifetime`` seconds from now (negative: expired)."""
         if subject is None:

@@ -50,9 +50,6 @@ class FakeCredentials:
         self._alerts = alerts
         self._clock = clock
 
-    def __repr__(self) -> str:
-        return f"<FakeCredentials held={self._state.count_credentials()}>"
-
     # -- set-up and inspection -----------------------------------------------
 
     def add(

@@ -72,9 +72,6 @@ class FakeLinkPage:
         self._clock = clock
         self._sessions: dict[str, str] = {}
 
-    def __repr__(self) -> str:
-        return f"<FakeLinkPage sessions={len(self._sessions)}>"
-
     def reset(self) -> None:
         """Forget every page session."""
         self._sessions.clear()

@@ -148,9 +148,6 @@ class FakeMagicLinks:
         self._links: dict[str, StoredLink] = {}
         self.max_usage = DEFAULT_MAX_USAGE
 
-    def __repr__(self) -> str:
-        return f"<FakeMagicLinks {len(self._links)}>"
-
     def __len__(self) -> int:
         return len(self._links)
 

@@ -233,10 +233,6 @@ class State:
                 404, f"Leaf user {user_id} has no {slug} credentials"
             ) from None
 
-    def count_credentials(self) -> int:
-        """Return how many credentials are stored, over every user and provider."""
-        return sum(len(held) for held in self._credentials.values())
-
     def peek(self, user_id: str, slug: str) -> dict[str, Any] | None:
         """Return a copy of a stored credential record, or None."""
         record = self._credentials.get(user_id, {}).get(slug)

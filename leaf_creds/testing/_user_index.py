@@ -69,9 +69,6 @@ class UserIndex:
         self._version = 0
         self._found: dict[Any, tuple[int, list[str]]] = {}
 
-    def __repr__(self) -> str:
-        return f"<UserIndex users={len(self._users)}>"
-
     @property
     def users(self) -> Mapping[str, FakeUser]:
         """The users by id, in creation order (a live, read-only view)."""

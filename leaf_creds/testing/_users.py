@@ -38,9 +38,6 @@ class FakeUsers:
         self._state = state
         self._credentials = credentials
 
-    def __repr__(self) -> str:
-        return f"<FakeUsers users={len(self._state.users)}>"
-
     async def answer(self, request: web.Request, rest: str) -> web.Response:
         """Answer a path under ``/users``; ``rest`` is the raw path after it.
 
