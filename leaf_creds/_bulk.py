@@ -77,6 +77,9 @@ Provider: TypeAlias = "str | CredentialResource[Any, Any]"
 
 # Operations in flight at once in LeafSession.bulk.
 DEFAULT_CONCURRENCY = 16
+# Refused connections in a row, with the retry budget spent, that stop a job
+# before unreachable_after: at least this many, and at least one per slot.
+_STREAK = 16
 
 
 def _credentials_repr(value: object) -> str:
@@ -471,7 +474,12 @@ class _Engine:
             budget = transport.budget
             now = time.monotonic()
             down_for = now - (budget.refused_since or now)
-            if down_for < transport.retry.unreachable_after and not budget.empty:
+            # Nothing gets through: every attempt refused for unreachable_after
+            # seconds, or, once the budget is spent, a streak of refusals no
+            # partial outage makes (a host whose addresses refuse one
+            # connection in five gives a streak of 16 once in 10**11).
+            streak = budget.empty and budget.refused >= max(self._concurrency, _STREAK)
+            if down_for < transport.retry.unreachable_after and not streak:
                 return
             reason = "unreachable"
             why = (
