@@ -29,6 +29,7 @@ import attrs
 
 from ._exceptions import DecodeError, UnreadableCreateError, ValidationError
 from ._expires import check_expires_in
+from ._fields import MASK, masked
 from ._resource import CredentialResource, path_segment, user_path
 from ._transport import Answer, Timeouts, Transport
 
@@ -94,7 +95,7 @@ class MagicLink:
     ``expires_at``; a GET or list adds the rest.
 
     Attributes:
-        id: The link's id.
+        id: The link's id; a capability like the link itself (``'***'`` in reprs).
         link: The page's URL; whoever holds it can attach credentials to
             the Leaf user, so hand it only to that grower.
         leaf_user_id: The Leaf user the credentials go to.
@@ -110,8 +111,9 @@ class MagicLink:
         settings: The page's look.
     """
 
-    id: str
-    link: str | None = None
+    # Capabilities, masked in reprs: see the class docstring.
+    id: str = attrs.field(repr=masked)
+    link: str | None = attrs.field(default=None, repr=masked)
     leaf_user_id: str | None = None
     expires_at: datetime | None = None
     created_at: datetime | None = None
@@ -365,11 +367,13 @@ class MagicLinks:
             NotFoundError: No such link.
             LeafError: Any other failure; see the exception tree.
         """
-        url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
+        url, label = self._link_url(kind, link_id)
         transport = self._transport
         timeouts = transport.timeouts_for(timeout, connect_timeout)
-        answer = await transport.request("GET", url, timeouts)
-        return transport.decode_object(MagicLink, answer, "GET", url)
+        answer = await transport.request(
+            "GET", url, timeouts, secrets=[link_id], label=label
+        )
+        return transport.decode_object(MagicLink, answer, "GET", label)
 
     async def delete(
         self,
@@ -386,9 +390,18 @@ class MagicLinks:
             NotFoundError: There was no such link.
             LeafError: Any other failure; see the exception tree.
         """
-        url = f"{self._base}/{self._kind(kind)}/{path_segment(link_id, 'Magic Link id')}"
+        url, label = self._link_url(kind, link_id)
         transport = self._transport
-        await transport.request("DELETE", url, transport.timeouts_for(timeout, connect_timeout))
+        await transport.request(
+            "DELETE", url, transport.timeouts_for(timeout, connect_timeout),
+            secrets=[link_id], label=label,
+        )  # fmt: skip
+
+    def _link_url(self, kind: str, link_id: str) -> tuple[str, str]:
+        # A link's id is the whole capability (whoever has it can connect a
+        # provider to the grower's account): errors and logs show it masked.
+        base = f"{self._base}/{self._kind(kind)}/"
+        return base + path_segment(link_id, "Magic Link id"), base + MASK
 
 
 def _unreadable(built: _LinkCreate, answer: Answer, failure: DecodeError) -> UnreadableCreateError:

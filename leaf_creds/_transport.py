@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 import aiohttp
@@ -33,6 +33,7 @@ from ._exceptions import (
     DecodeError,
     LeafError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     TransportError,
 )
 from ._http import OversizedBody, api_error, parse_json
@@ -152,6 +153,9 @@ class Transport:
         self.budget = RetryBudget(retry)
         self.timeouts = timeouts
         self.max_response_bytes = max_response_bytes
+        #: What a paged list may read in all: the whole walk is bounded, not
+        #: only each page (a hostile server could send 1,000 full pages).
+        self.max_list_bytes = 4 * max_response_bytes
         self.closed = False
         # A fixed token is read without a coroutine on every request.
         self._fixed_token = fixed_token if isinstance(auth, StaticAuth) else None
@@ -231,6 +235,7 @@ class Transport:
         reconcile: Reconcile | None = None,
         authenticated: bool = True,
         idempotent: bool | None = None,
+        label: str | None = None,
     ) -> Answer:
         """Send one logical request with auth, pacing and retries; return its 2xx answer.
 
@@ -245,6 +250,9 @@ class Transport:
             authenticated: Whether to send the bearer token.
             idempotent: Whether sending it twice is harmless; by default,
                 every method but POST.
+            label: The URL as errors and log lines show it, where the real
+                one holds a capability (a Magic Link's id); by default the
+                URL without its query string.
 
         Raises:
             LeafError: The request failed; see the exception tree.
@@ -257,6 +265,7 @@ class Transport:
         # which aiohttp parses faster than it consumes a prebuilt URL.
         target: URL | str = URL(url, encoded=True) if "%" in url else url
         debug = log.isEnabledFor(logging.DEBUG)
+        where = url if label is None else label
         pacer = self.pacer
         # The state of retries, made only once an attempt is paced or fails:
         # a request answered 2xx at the first try never builds it.
@@ -281,7 +290,7 @@ class Transport:
                 headers = self._headers_for(token, data is not None)
             if pacer.engaged:
                 if loop is None:
-                    loop = _Loop(self, method, url, timeouts, secrets, reconcile, idempotent)
+                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 await loop.take_turn()
             else:
                 pacer.sent += 1
@@ -316,18 +325,18 @@ class Transport:
                     )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if loop is None:
-                    loop = _Loop(self, method, url, timeouts, secrets, reconcile, idempotent)
+                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 step = loop.lost(exc, attempt)
             else:
                 if debug:
-                    _log_answer(method, url, answer, started)
+                    _log_answer(method, where, answer, started)
                 if answer.status < 300:
                     budget = self.budget
                     if budget.short:
                         budget.succeeded()
                     return answer
                 if loop is None:
-                    loop = _Loop(self, method, url, timeouts, secrets, reconcile, idempotent)
+                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 step = loop.answered(answer, token)
             if step is None:
                 continue
@@ -463,6 +472,60 @@ class Transport:
             hook = self._hooks[cls] = self.converter.get_structure_hook(cls)
         return hook
 
+    async def pages(
+        self,
+        url: str,
+        cls: type[T],
+        what: str,
+        timeouts: Timeouts,
+        params: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[list[T]]:
+        """Yield each page of a JSON-array list, decoded into ``cls``, as it is read.
+
+        Paging is not documented for these lists, so the walk is lenient: it
+        asks for pages of 100 and ends on a short page, on ``X-Total-Count`` or
+        a ``Link`` without ``rel="next"``, when a page holds more than was
+        asked for, or when a page is the one before it again (both: a server
+        that ignores paging answered everything, every time).
+
+        Raises:
+            DecodeError: A page is not a JSON array of ``what``, or the list
+                runs past :data:`MAX_PAGES` pages.
+            ResponseTooLargeError: The pages hold more than
+                :attr:`max_list_bytes` in all.
+            LeafError: Any other failure of a request.
+        """
+        seen = read = 0
+        previous: bytes | None = None
+        for page in range(MAX_PAGES):
+            answer = await self.request("GET", url + list_query(page, params), timeouts)
+            if answer.body == previous:
+                return  # paging ignored: this page was yielded already
+            read += len(answer.body)
+            if read > self.max_list_bytes:
+                raise ResponseTooLargeError(
+                    f"GET {url}: the {what} pages hold more than {self.max_list_bytes} bytes "
+                    "in all; giving up",
+                    method="GET",
+                    url=url,
+                    status=answer.status,
+                    limit=self.max_list_bytes,
+                )
+            items = self.decode_list(cls, answer, url, what)
+            seen += len(items)
+            yield items
+            if len(items) > LIST_PAGE_SIZE or not has_next_page(
+                count=len(items), size=LIST_PAGE_SIZE, seen=seen, headers=answer.headers
+            ):
+                return
+            previous = answer.body
+        raise DecodeError(
+            f"GET {url}: still more {what} after {MAX_PAGES} pages; giving up",
+            method="GET",
+            url=url,
+            status=200,
+        )
+
     async def list_all(
         self,
         url: str,
@@ -471,33 +534,15 @@ class Transport:
         timeouts: Timeouts,
         params: Mapping[str, str] | None = None,
     ) -> list[T]:
-        """GET every page of a JSON-array list and decode each item into ``cls``.
-
-        Paging is not documented for these lists, so the walk is lenient: it
-        asks for pages of 100 and ends on a short page, on ``X-Total-Count`` or
-        a ``Link`` without ``rel="next"``, and also when a page holds more than
-        was asked for (a server that ignores paging answered everything).
+        """Return every item of a JSON-array list: :meth:`pages`, gathered.
 
         Raises:
-            DecodeError: A page is not a JSON array of ``what``, or the list
-                runs past :data:`MAX_PAGES` pages.
-            LeafError: Any other failure of a request.
+            DecodeError, ResponseTooLargeError, LeafError: As :meth:`pages`.
         """
         found: list[T] = []
-        for page in range(MAX_PAGES):
-            answer = await self.request("GET", url + list_query(page, params), timeouts)
-            items = self.decode_list(cls, answer, url, what)
+        async for items in self.pages(url, cls, what, timeouts, params):
             found += items
-            if len(items) > LIST_PAGE_SIZE or not has_next_page(
-                count=len(items), size=LIST_PAGE_SIZE, seen=len(found), headers=answer.headers
-            ):
-                return found
-        raise DecodeError(
-            f"GET {url}: still more {what} after {MAX_PAGES} pages; giving up",
-            method="GET",
-            url=url,
-            status=200,
-        )
+        return found
 
 
 class _Loop:

@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 import leaf_creds as lc
-from tests.conftest import UM, LeafMock, sent, total_requests
+from tests.conftest import UM, LeafMock, callback_result, sent, total_requests
 
 APP_KEYS = UM + "/app-keys"
 JD = APP_KEYS + "/JohnDeere/LeafWidget/PRODUCTION"
@@ -488,12 +488,15 @@ class TestReadUpdateDelete:
     async def test_a_list_without_end_is_bounded(
         self, http: LeafMock, leaf: lc.LeafSession
     ) -> None:
-        """A server that always claims another page ends in DecodeError, not a loop."""
+        """A server that always claims another, new page ends in DecodeError, not a loop."""
+
+        def page(url: Any, **kwargs: Any) -> Any:
+            number = url.query["page"]
+            items = [{**META, "appName": f"app-{number}-{i}"} for i in range(100)]
+            return callback_result(payload=items, headers={"Link": '<x>; rel="next"'})
+
         http.get(
-            re.compile(re.escape(APP_KEYS + "/Trimble?") + ".*"),
-            payload=[META] * 100,
-            headers={"Link": '<x>; rel="next"'},
-            repeat=True,
+            re.compile(re.escape(APP_KEYS + "/Trimble?") + ".*"), callback=page, repeat=True
         )
 
         with pytest.raises(lc.DecodeError, match="after 1000 pages"):

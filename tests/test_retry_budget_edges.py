@@ -156,21 +156,22 @@ class TestEmpty:
     async def test_a_success_clears_a_refused_retry(self) -> None:
         """After a retry was refused for want of budget, a success lets refusals run on again."""
         # Kills succeeded()'s `empty = False` -> True (the last job would stop) and spend()'s
-        # `empty = True` -> False/None (the first job would go on to its fifth outcome).
+        # `empty = True` -> False/None (the first job would go on to its 20th outcome).
         port = free_port()
         retry = policy(max_retries=1, retry_budget=5, retry_cost=5, unreachable_after=60)
         async with lc.LeafSession(
             token="t", base_url=f"http://127.0.0.1:{port}", retry=retry
         ) as leaf:
-            # 5 refused GETs: the first spends the whole budget, the second cannot retry.
-            stopped, stop = await run(leaf, 5)
+            # Refused GETs: the first spends the whole budget, the others cannot retry,
+            # and the 16th refusal in a row with the budget spent stops the job.
+            stopped, stop = await run(leaf, 20)
             # Five successes refill it to 5, so the next refused GET is retried once.
             for _ in range(5):
                 await answered(leaf, port, found=True)
             went_on, error = await run(leaf, 1)
 
         assert isinstance(stop, lc.BulkStoppedError)
-        assert ("unreachable", 2) == (stop.reason, len(stopped))
+        assert ("unreachable", 15) == (stop.reason, len(stopped))
         assert (None, 1, 2) == (error, len(went_on), went_on[0].attempts)
 
 
