@@ -20,48 +20,51 @@ from typing import Any
 import cattrs
 from aiohttp import web
 
-from .._alerts import (
+from .. import (
     CREDENTIALS_LIMITED_PERMISSION,
     CREDENTIALS_UNAUTHENTICATED,
+    MASK,
     Alert,
+    ValidationError,
     Webhook,
     WebhookConfirmation,
-    mask_secrets,
+    aiohttp_handler,
+    default_registry,
+    make_converter,
 )
-from .._converter import make_converter
-from .._exceptions import ValidationError
-from .._fields import MASK
-from .._receiver import DEFAULT_READ_TIMEOUT, aiohttp_handler
-from .._registry import default_registry
-from . import EXIT_OK, UsageError, _positive_float, _say, _session, _with_session
+from .._alerts import mask_secrets
+from .._receiver import DEFAULT_READ_TIMEOUT
+from ._common import (
+    AUTH_HELP,
+    EXIT_OK,
+    Commands,
+    UsageError,
+    make_session,
+    positive_float,
+    say,
+    with_session,
+)
 from ._output import read_error
 
-__all__ = ["add_alerts_commands", "webhook_json"]
+__all__ = ["add_parser", "run", "webhook_json"]
 
 _DEFAULT_EVENTS = (CREDENTIALS_UNAUTHENTICATED, CREDENTIALS_LIMITED_PERMISSION)
 
 
-def add_alerts_commands(
-    commands: Any, common: argparse.ArgumentParser, epilog: str
-) -> None:
-    """Add ``alerts register | list | delete | listen`` to the command parser."""
+def add_parser(commands: Commands) -> None:
+    """Add ``alerts register | list | delete | listen``."""
     text = "manage the webhooks of Leaf's credential alerts, or listen for the alerts"
-    alerts = commands.add_parser(
-        "alerts", help=text, description=text, epilog=epilog, parents=[common]
-    )
+    alerts = commands.add("alerts", run, text)
     subcommands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
 
-    def action(
-        name: str, handler: Any, text: str, *, connects: bool = True
-    ) -> argparse.ArgumentParser:
+    def action(name: str, text: str, *, connects: bool = True) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = subcommands.add_parser(
-            name, help=text, description=text, epilog=epilog if connects else None,
-            parents=[common] if connects else [],
+            name, help=text, description=text, epilog=AUTH_HELP if connects else None,
+            parents=[commands.connection] if connects else [],
         )  # fmt: skip
-        sub.set_defaults(handler=handler)
         return sub
 
-    register = action("register", _run_register, "register a webhook with Leaf's Alerts service")
+    register = action("register", "register a webhook with Leaf's Alerts service")
     register.add_argument("--name", required=True, help="the webhook's name")
     register.add_argument("--url", required=True, help="where Leaf POSTs the alerts")
     register.add_argument(
@@ -74,13 +77,13 @@ def add_alerts_commands(
         + " and ".join(_DEFAULT_EVENTS) + ")",
     )  # fmt: skip
 
-    action("list", _run_list, "print every registered webhook")
+    action("list", "print every registered webhook")
 
-    delete = action("delete", _run_delete, "delete a webhook")
+    delete = action("delete", "delete a webhook")
     delete.add_argument("webhook_id", metavar="WEBHOOK_ID", help="the webhook's id")
 
     listen = action(
-        "listen", _run_listen,
+        "listen",
         "receive alerts until interrupted; print each verified alert as a JSON line",
         connects=False,
     )  # fmt: skip
@@ -96,14 +99,20 @@ def add_alerts_commands(
         help="read the webhook's signing secret from FILE",
     )  # fmt: skip
     listen.add_argument(
-        "--max-age", type=_positive_float, metavar="SECONDS",
+        "--max-age", type=positive_float, metavar="SECONDS",
         help="refuse alerts dated further than this from now (replays; Leaf retries "
         "for about 4 hours, so e.g. 21600); default: any date",
     )  # fmt: skip
     listen.add_argument(
-        "--read-timeout", type=_positive_float, default=DEFAULT_READ_TIMEOUT, metavar="SECONDS",
+        "--read-timeout", type=positive_float, default=DEFAULT_READ_TIMEOUT, metavar="SECONDS",
         help=f"seconds a delivery's body may take to arrive (default {DEFAULT_READ_TIMEOUT:g})",
     )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the action of ``alerts``."""
+    actions = {"register": _register, "list": _list, "delete": _delete, "listen": _listen}
+    return actions[args.alerts_command](args)
 
 
 def webhook_json(webhook: Webhook, converter: cattrs.Converter) -> dict[str, Any]:
@@ -128,47 +137,47 @@ def _print(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def _run_register(args: argparse.Namespace) -> int:
+def _register(args: argparse.Namespace) -> int:
     secret = _read_secret(args.secret_file)
-    leaf = _session(args, default_registry())
+    leaf = make_session(args, default_registry())
     events = args.events or _DEFAULT_EVENTS
     registration = leaf.register_webhook(
         name=args.name, url=args.url, secret=secret, events=events
     )
     try:
-        webhook = asyncio.run(_with_session(leaf, registration))
+        webhook = asyncio.run(with_session(leaf, registration))
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
     _print(webhook_json(webhook, make_converter()))
     return EXIT_OK
 
 
-def _run_list(args: argparse.Namespace) -> int:
-    leaf = _session(args, default_registry())
-    webhooks = asyncio.run(_with_session(leaf, leaf.webhooks()))
+def _list(args: argparse.Namespace) -> int:
+    leaf = make_session(args, default_registry())
+    webhooks = asyncio.run(with_session(leaf, leaf.webhooks()))
     converter = make_converter()
     _print([webhook_json(webhook, converter) for webhook in webhooks])
     return EXIT_OK
 
 
-def _run_delete(args: argparse.Namespace) -> int:
-    leaf = _session(args, default_registry())
+def _delete(args: argparse.Namespace) -> int:
+    leaf = make_session(args, default_registry())
     try:
-        asyncio.run(_with_session(leaf, leaf.delete_webhook(args.webhook_id)))
+        asyncio.run(with_session(leaf, leaf.delete_webhook(args.webhook_id)))
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
     _print({"deleted": args.webhook_id})
     return EXIT_OK
 
 
-def _run_listen(args: argparse.Namespace) -> int:
+def _listen(args: argparse.Namespace) -> int:
     secret = _read_secret(args.secret_file)
     if not args.path.startswith("/"):
         raise UsageError(f"--path must start with /, got {args.path!r}")
 
     async def on_alert(alert: Alert) -> None:
         if isinstance(alert, WebhookConfirmation):
-            _say("alerts listen: webhook confirmation received")
+            say("alerts listen: webhook confirmation received")
             return
         sys.stdout.write(json.dumps(mask_secrets(alert.raw)) + "\n")
         sys.stdout.flush()
@@ -190,7 +199,7 @@ def _run_listen(args: argparse.Namespace) -> int:
             await site.start()
             host, port = runner.addresses[0][:2]
             where = f"[{host}]" if ":" in host else host
-            _say(f"alerts listen: receiving Leaf alerts on http://{where}:{port}{args.path}")
+            say(f"alerts listen: receiving Leaf alerts on http://{where}:{port}{args.path}")
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()

@@ -13,29 +13,37 @@ import json
 import sys
 from typing import Any
 
-from .._converter import make_converter
-from .._exceptions import ValidationError
-from .._onboarding import AppKey
-from .._registry import Registry, default_registry
-from .._resource import CredentialResource
-from . import EXIT_OK, UsageError, _read_body, _session, _with_session
+from .. import (
+    AppKey,
+    CredentialResource,
+    Registry,
+    ValidationError,
+    default_registry,
+    make_converter,
+)
+from ._common import (
+    AUTH_HELP,
+    EXIT_OK,
+    Commands,
+    UsageError,
+    make_session,
+    read_body,
+    with_session,
+)
 
-__all__ = ["add_app_keys_commands", "app_key_resource"]
+__all__ = ["add_parser", "app_key_resource", "run"]
 
 
-def add_app_keys_commands(commands: Any, common: argparse.ArgumentParser, epilog: str) -> None:
-    """Add ``app-keys list | get | create | update | delete`` to the command parser."""
+def add_parser(commands: Commands) -> None:
+    """Add ``app-keys list | get | create | update | delete``."""
     text = "manage the provider applications' keys stored at Leaf (for Magic Links and Leaf Link)"
-    app_keys = commands.add_parser(
-        "app-keys", help=text, description=text, epilog=epilog, parents=[common]
-    )
+    app_keys = commands.add("app-keys", run, text)
     actions = app_keys.add_subparsers(dest="app_keys_command", metavar="ACTION", required=True)
 
     def action(name: str, text: str, *, app: bool = True) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(
-            name, help=text, description=text, epilog=epilog, parents=[common]
+            name, help=text, description=text, epilog=AUTH_HELP, parents=[commands.connection]
         )
-        sub.set_defaults(handler=_run)
         sub.add_argument(
             "provider", metavar="PROVIDER",
             help="the provider's slug (john-deere) or Leaf's name for it (JohnDeere)",
@@ -82,12 +90,13 @@ def _json(key: AppKey) -> dict[str, Any]:
     return data
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run the action of ``app-keys``; print the metadata, never the keys."""
     registry = default_registry()
     resource = app_key_resource(registry, args.provider)
     command = args.app_keys_command
-    body = _read_body(args.from_file) if command in {"create", "update"} else None
-    leaf = _session(args, registry)
+    body = read_body(args.from_file) if command in {"create", "update"} else None
+    leaf = make_session(args, registry)
     app_keys = leaf.app_keys
     environment = getattr(args, "environment", None)
     work: Any
@@ -101,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
         write = app_keys.create if command == "create" else app_keys.update
         work = write(resource, args.app_name, body, environment=environment)
     try:
-        result = asyncio.run(_with_session(leaf, work))
+        result = asyncio.run(with_session(leaf, work))
     except ValidationError as exc:
         # Raised before any request: bad usage. The message names fields, never values.
         raise UsageError(str(exc)) from None

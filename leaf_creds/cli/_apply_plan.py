@@ -1,4 +1,4 @@
-"""``leaf-creds apply``: run a checked plan through ``LeafSession.bulk``, streamed."""
+"""The run of ``apply``: a checked plan through ``LeafSession.bulk``, streamed and resumable."""
 
 from __future__ import annotations
 
@@ -9,20 +9,25 @@ from typing import Any, TextIO
 import attrs
 import cattrs
 
-from .._bulk import Create, Delete, Operation, Outcome, Replace
-from .._exceptions import (
+from .. import (
     APIError,
     ConflictError,
+    Create,
     DecodeError,
+    Delete,
+    LeafSession,
     NotFoundError,
+    Operation,
+    Outcome,
     OutcomeUnknownError,
+    Registry,
+    Replace,
     TransportError,
 )
-from .._registry import Registry
-from .._session import LeafSession
 from ._output import OP_NAMES, JsonLines, outcome_json, provider_slug
-from ._plan import MAYBE_APPLIED_STATUSES, LineSet, PlanSummary, Resume, Shard, plan_operations
+from ._plan import LineSet, PlanSummary, Shard, plan_operations
 from ._progress import ProgressBar, ProgressMode
+from ._resume import MAYBE_APPLIED_STATUSES, Resume
 
 __all__ = ["ApplyCounts", "apply_plan", "maybe_applied"]
 

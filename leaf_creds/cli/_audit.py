@@ -2,25 +2,106 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, TextIO
 
-from .._bulk import DEFAULT_CONCURRENCY, Events, Get, Outcome
-from .._exceptions import AuthenticationError, BulkStoppedError, LeafError, NotFoundError
-from .._models import CredentialStatus
+from .. import (
+    AuthenticationError,
+    BulkStoppedError,
+    CredentialStatus,
+    Events,
+    Get,
+    LeafError,
+    LeafSession,
+    NotFoundError,
+    Outcome,
+    default_registry,
+)
+from .._bulk import DEFAULT_CONCURRENCY
 from .._resource import user_path
-from .._session import LeafSession
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Commands,
+    add_bulk_options,
+    check_user,
+    make_session,
+    open_out,
+    option,
+    resource_of,
+    say,
+    with_session,
+)
 from ._output import JsonLines, error_json, events_json, provider_slug
-from ._progress import ProgressBar, ProgressMode
+from ._progress import ProgressBar, ProgressMode, above_bar
 
-__all__ = ["ERROR", "NO_CREDENTIAL", "NO_USER", "audit", "print_table"]
+__all__ = ["ERROR", "NO_CREDENTIAL", "NO_USER", "add_parser", "audit", "print_table", "run"]
 
 NO_CREDENTIAL = "NO_CREDENTIAL"  # GET answered 404: the user has none for this provider
 NO_USER = "NO_USER"  # a --user id that GET /users/{id} answers 404 for: no such Leaf user
 ERROR = "ERROR"  # the GET failed otherwise; the report line says why
+
+
+def add_parser(commands: Commands) -> None:
+    """Add ``audit``."""
+    sub = commands.add(
+        "audit", run, "report the status of every credential, with a table by provider"
+    )
+    sub.add_argument(
+        "--provider", action="append", default=[], metavar="P",
+        help="only this provider (repeatable; default: every registered one)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--user", action="append", default=[], metavar="ID",
+        help="only this Leaf user (repeatable; default: every user of the account)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--events", action="store_true",
+        help="add the troubleshooting log of every credential that is not OK",
+    )  # fmt: skip
+    sub.add_argument(
+        "--out", metavar="REPORT.jsonl", help="write the report lines here instead of stdout"
+    )
+    add_bulk_options(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Audit; write the report lines, then print the table on standard error."""
+    registry = default_registry()
+    providers = [resource_of(registry, slug).slug for slug in args.provider]
+    users = [check_user(user_id) for user_id in args.user]
+    leaf = make_session(args, registry)
+    out = open_out(args.out)
+    report = JsonLines(above_bar(out) if out is sys.stdout else out)
+    try:
+        counts, failures = asyncio.run(
+            with_session(
+                leaf,
+                audit(
+                    leaf,
+                    providers=providers,
+                    users=users,
+                    events=args.events,
+                    show_secrets=option(args, "show_secrets", False),
+                    report=report,
+                    err=sys.stderr,
+                    concurrency=args.concurrency,
+                    progress=args.progress,
+                ),
+            )
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print_table(counts, sys.stderr)
+    if failures:
+        say(f"audit: {failures} credential(s) could not be read")
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 async def audit(

@@ -13,27 +13,61 @@ of growers connecting on the fake's Magic Link page), then runs ``audit
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._converter import make_converter
-from .._retry import RetryPolicy
-from .._session import LeafSession
-from ._apply import apply_plan
+from .. import LeafSession, RetryPolicy, make_converter
+from ._apply_plan import apply_plan
 from ._audit import audit, print_table
+from ._common import Commands, add_bulk_options, positive_int
 from ._demo_onboarding import onboarding_act
 from ._output import JsonLines
 from ._plan import LineSet, check_plan
 from ._progress import ProgressMode
 
-__all__ = ["run_demo"]
+__all__ = ["add_parser", "run", "run_demo"]
 
 _CREDENTIALS = "/users/*-credentials"
+
+
+def add_parser(commands: Commands) -> None:
+    """Add ``demo``."""
+    sub = commands.add(
+        "demo", run,
+        "run a bulk job and an audit against an in-process fake Leaf, with faults (no network)",
+        connection=False,
+    )  # fmt: skip
+    sub.add_argument(
+        "--users", type=positive_int, default=300, help="Leaf users to create (default 300)"
+    )
+    sub.add_argument(
+        "--seed", type=int, default=7, help="seed of the injected faults (default 7)"
+    )
+    sub.add_argument(
+        "--workdir", metavar="DIR",
+        help="where to write the plan, results and report (default: a new temporary directory)",
+    )  # fmt: skip
+    add_bulk_options(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo with the command's options."""
+    return run_demo(
+        users=args.users,
+        seed=args.seed,
+        workdir=args.workdir,
+        concurrency=args.concurrency,
+        progress=args.progress,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def run_demo(

@@ -21,10 +21,9 @@ from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 import aiohttp
 import attrs
 
-from .._onboarding import LinkSettings
-from .._session import LeafSession
-from ..providers import JOHN_DEERE
-from ._invite import invite, open_links
+from .. import JOHN_DEERE, LeafSession, LinkSettings
+from ._invite import invite
+from ._invite_files import open_links
 from ._output import JsonLines
 from ._progress import ProgressMode
 

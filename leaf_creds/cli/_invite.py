@@ -21,56 +21,58 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import IO, Any, Final, TextIO
 
 import attrs
 
-from .._bulk import Call, Outcome
+from .. import (
+    CredentialResource,
+    LeafSession,
+    LinkSettings,
+    MagicLink,
+    NotFoundError,
+    Outcome,
+    Registry,
+    ValidationError,
+    default_registry,
+)
+from .._bulk import Call
 from .._converter import format_datetime
-from .._exceptions import NotFoundError, ValidationError
-from .._onboarding import LinkSettings, MagicLink, check_expires_in
-from .._registry import Registry, default_registry
-from .._resource import CredentialResource, user_path
-from .._session import LeafSession, _Timeouts
-from . import (
+from .._onboarding import check_expires_in
+from .._session import _Timeouts
+from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    Commands,
     UsageError,
-    _check_user,
-    _same_file,
-    _say,
-    _session,
-    _with_session,
+    add_bulk_options,
+    check_user,
+    make_session,
+    same_file,
+    say,
+    with_session,
 )
+from ._invite_files import checked_users, open_links, read_invited, user_lines
 from ._output import JsonLines, error_json
 from ._progress import ProgressBar, ProgressMode
 
-__all__ = ["InviteCounts", "add_invite_command", "invite", "read_invited"]
+__all__ = ["InviteCounts", "add_parser", "invite", "run"]
 
 # The value of a --missing user's outcome that has a credential already.
 _CONNECTED: Final = "connected"
 
 
-def add_invite_command(
-    commands: Any,
-    common: argparse.ArgumentParser,
-    epilog: str,
-    bulk_options: Any,
-) -> None:
-    """Add ``invite`` to the command parser."""
-    text = "create one Magic Link per Leaf user, streamed and concurrent; one JSON line each"
-    sub = commands.add_parser(
-        "invite", help=text, description=text, epilog=epilog, parents=[common]
-    )
-    sub.set_defaults(handler=_run_invite)
+def add_parser(commands: Commands) -> None:
+    """Add ``invite``."""
+    sub = commands.add(
+        "invite", run,
+        "create one Magic Link per Leaf user, streamed and concurrent; one JSON line each",
+    )  # fmt: skip
     sub.add_argument(
         "--provider", action="append", dest="providers", required=True, metavar="P",
         help="a provider the link offers: its slug (john-deere) or Leaf's name (JohnDeere); "
@@ -110,7 +112,7 @@ def add_invite_command(
         "--resume", metavar="LINKS.jsonl",
         help="skip the users this links file records as invited (a missing file: none)",
     )  # fmt: skip
-    bulk_options(sub, rate=True)
+    add_bulk_options(sub, rate=True)
 
 
 @attrs.define
@@ -132,36 +134,6 @@ class InviteCounts:
     reused: int = 0
 
 
-def read_invited(path: str) -> tuple[set[str], int]:
-    """Return the users a links file records as invited, and its unreadable lines.
-
-    A missing file records none.
-    """
-    invited: set[str] = set()
-    unreadable = 0
-    try:
-        stream = open(path, encoding="utf-8")  # noqa: SIM115
-    except FileNotFoundError:
-        return invited, 0
-    except OSError as exc:
-        raise UsageError(f"cannot read --resume {path}: {exc.strerror}") from None
-    with stream:
-        for text in stream:
-            if not text.strip():
-                continue
-            try:
-                line = json.loads(text)
-            except ValueError:
-                unreadable += 1  # a half line of a killed run
-                continue
-            if not isinstance(line, dict) or not isinstance(line.get("leafUserId"), str):
-                unreadable += 1
-                continue
-            if line.get("ok", True) is not False and line.get("link"):
-                invited.add(line["leafUserId"])
-    return invited, unreadable
-
-
 def _link_resource(registry: Registry, name: str) -> CredentialResource[Any, Any]:
     for resource in registry:
         if name in {resource.slug, resource.link_name}:
@@ -172,54 +144,8 @@ def _link_resource(registry: Registry, name: str) -> CredentialResource[Any, Any
     raise UsageError(f"{name!r} is not a provider with Magic Links; these have them: {known}")
 
 
-def _user_lines(path: str) -> Iterator[tuple[int, str]]:
-    try:
-        with open(path, encoding="utf-8") as stream:
-            for number, text in enumerate(stream, 1):
-                user_id = text.strip()
-                if user_id and not user_id.startswith("#"):
-                    yield number, user_id
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read --users {path}: {exc}") from None
-
-
-def _checked_users(path: str) -> int:
-    """Check every line of a --users file before anything is sent; return how many."""
-    bad = []
-    count = 0
-    for number, user_id in _user_lines(path):
-        try:
-            user_path(user_id)
-        except ValidationError as exc:
-            bad.append(f"{path}:{number}: {exc}")
-        count += 1
-    if bad:
-        for line in bad[:20]:
-            sys.stderr.write(line + "\n")
-        raise UsageError(f"{len(bad)} bad line(s) in {path}; nothing was sent")
-    return count
-
-
-def open_links(path: str, *, append: bool) -> IO[str]:
-    """Open a links file for writing, readable by its owner only (0600)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
-        os.fchmod(fd, 0o600)  # an older file: links are not for other users to read
-    stream = os.fdopen(fd, "w", encoding="utf-8")
-    if append and info.st_size:
-        with open(path, "rb") as existing:
-            existing.seek(-1, os.SEEK_END)
-            if existing.read(1) != b"\n":
-                stream.write("\n")  # end a killed run's half line
-    return stream
-
-
-def _run_invite(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Check the options and the users, then invite; one line per user."""
     registry = default_registry()
     resources = list(
         {id(r): r for r in (_link_resource(registry, p) for p in args.providers)}.values()
@@ -240,30 +166,30 @@ def _run_invite(args: argparse.Namespace) -> int:
     if (
         args.out is not None
         and args.users_file is not None
-        and _same_file(args.users_file, args.out)
+        and same_file(args.users_file, args.out)
     ):
         raise UsageError("--out must not be the --users file: it would be overwritten")
     done: set[str] = set()
     if args.resume:
         done, unreadable = read_invited(args.resume)
         if unreadable:
-            _say(f"leaf-creds invite: {unreadable} unreadable line(s) in {args.resume}")
+            say(f"leaf-creds invite: {unreadable} unreadable line(s) in {args.resume}")
     users: Iterable[str] | None = None
     total: int | None = None
     if args.users:
-        users = [_check_user(user_id) for user_id in args.users]
+        users = [check_user(user_id) for user_id in args.users]
         total = len(set(users) - done)
     elif args.users_file:
-        count = _checked_users(args.users_file)
+        count = checked_users(args.users_file)
         total = None if done else count
-        users = (user_id for _, user_id in _user_lines(args.users_file))
-    leaf = _session(args, registry)
-    append = bool(args.resume and args.out and _same_file(args.resume, args.out))
+        users = (user_id for _, user_id in user_lines(args.users_file))
+    leaf = make_session(args, registry)
+    append = bool(args.resume and args.out and same_file(args.resume, args.out))
     out: IO[str] = sys.stdout if args.out is None else open_links(args.out, append=append)
     started = time.perf_counter()
     try:
         counts = asyncio.run(
-            _with_session(
+            with_session(
                 leaf,
                 invite(
                     leaf,
@@ -293,7 +219,7 @@ def _run_invite(args: argparse.Namespace) -> int:
         parts.append(f"{counts.done} skipped (already invited or listed twice)")
     if counts.reused:
         parts.append(f"{counts.reused} given the working link they had")
-    _say(f"invite: {', '.join(parts)} in {time.perf_counter() - started:.1f}s")
+    say(f"invite: {', '.join(parts)} in {time.perf_counter() - started:.1f}s")
     return EXIT_FAILED if counts.failed else EXIT_OK
 
 

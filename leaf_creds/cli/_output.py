@@ -9,10 +9,20 @@ from typing import IO, Any
 import attrs
 import cattrs
 
-from .._bulk import Create, Delete, Events, Get, Operation, Outcome, Replace
-from .._fields import MASK, is_secret, wire_name
+from .. import (
+    MASK,
+    Create,
+    CredentialResource,
+    Delete,
+    Events,
+    Get,
+    Operation,
+    Outcome,
+    Replace,
+    is_secret,
+)
+from .._fields import wire_name
 from .._redaction import mask_text
-from .._resource import CredentialResource
 
 __all__ = [
     "OP_NAMES",

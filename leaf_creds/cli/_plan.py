@@ -1,4 +1,4 @@
-"""Plan files for ``apply``: parsing, the validation pass, shards and resume.
+"""Plan files for ``apply``: parsing, the validation pass and shards.
 
 A plan is JSON lines; each line is one operation::
 
@@ -7,7 +7,7 @@ A plan is JSON lines; each line is one operation::
 The plan is read twice and never held in memory: a first pass checks every
 line (and counts), a second pass feeds the operations to ``LeafSession.bulk``
 as it asks for them. What is kept between passes is small: counts, and the
-set of lines a ``--resume`` file says are done, as a bitmap.
+set of lines a ``--resume`` file says are done (``_resume``), as a bitmap.
 
 ``--shard K/N`` keeps the lines whose user id falls in shard K (0-based,
 ``0 <= K < N``): the first 8 bytes of the SHA-256 of the UTF-8 user id, read
@@ -26,27 +26,23 @@ from typing import Any, Final
 import attrs
 import cattrs
 
-from .._bulk import Create, Delete, Events, Get, Operation, Replace
-from .._exceptions import LeafError
-from .._registry import Registry
+from .. import Create, Delete, Events, Get, LeafError, Operation, Registry, Replace
 from .._resource import user_path
+from ._common import UsageError
 
 __all__ = [
     "KEYS",
-    "MAYBE_APPLIED_STATUSES",
     "OPS",
+    "WITH_CREDENTIALS",
     "LineSet",
     "PlanError",
     "PlanSummary",
-    "Resume",
     "Shard",
     "check_plan",
     "count_lines",
-    "maybe_applied_entry",
     "parse_entry",
     "plan_lines",
     "plan_operations",
-    "read_done",
     "shard_of",
 ]
 
@@ -57,11 +53,11 @@ OPS: Final[Mapping[str, type[Operation]]] = {
     "get": Get,
     "events": Events,
 }
-_WITH_CREDENTIALS: Final = frozenset({"create", "replace"})
+WITH_CREDENTIALS: Final = frozenset({"create", "replace"})
 KEYS: Final = frozenset({"op", "provider", "leafUserId", "credentials"})
 
 
-class PlanError(Exception):
+class PlanError(UsageError):
     """A plan line, or a plan file, that cannot be used; the message names no secret."""
 
 
@@ -186,7 +182,7 @@ def parse_entry(
     resource = registry.get(slug) if isinstance(slug, str) and slug in registry else None
     if resource is None:
         problems.append(f"unknown provider {_short(slug)}")
-    if op in _WITH_CREDENTIALS:
+    if op in WITH_CREDENTIALS:
         credentials = entry.get("credentials")
         if credentials is None:
             problems.append(f"{op} needs credentials")
@@ -309,79 +305,13 @@ def plan_operations(
                 bodies[index] = entry.get("credentials")
             if ops is not None:
                 ops[index] = op
-        elif op in _WITH_CREDENTIALS:
+        elif op in WITH_CREDENTIALS:
             operation = OPS[op](slug, user_id, entry.get("credentials"))  # type: ignore[call-arg]
         else:
             operation = OPS[op](slug, user_id)
         lines[index] = number
         index += 1
         yield operation
-
-
-@attrs.frozen
-class Resume:
-    """What a results file says about an earlier run.
-
-    Attributes:
-        done: Lines recorded as ok: skipped.
-        recorded: Lines with any outcome, ok or not.
-        unreadable: Lines of the file that could not be read.
-        check: Create and replace lines that may have been applied without
-            an ok outcome: started with no outcome after (in flight when the
-            run died), or failed in a way that says they may have been applied.
-        check_unrecorded: The file was written by a run that did not record
-            when its creates started (an older version, or a run without
-            ``--resume``), so every create with no outcome may have been in
-            flight.
-    """
-
-    done: LineSet
-    recorded: LineSet
-    unreadable: int
-    check: LineSet = attrs.Factory(LineSet)
-    check_unrecorded: bool = False
-
-    def may_have_landed(self, line: int, op: str | None = "create") -> bool:
-        """Tell whether a line of ``op`` must be checked with a GET before it is sent again.
-
-        ``op`` is ``"create"`` or ``"replace"``, or ``None`` for a line not
-        read yet (true if it may be either). A replace is checked only when
-        the file names it (started with no outcome, or a maybe-applied
-        failure): sent again, it deletes and recreates, so a repeat costs
-        two requests but cannot get stuck, and checking every unfinished
-        replace of a file that did not record starts would send more GETs
-        than the repeats it saves.
-        """
-        if line in self.done:
-            return False
-        if line in self.check:
-            return True
-        return op != "replace" and self.check_unrecorded and line not in self.recorded
-
-
-# What a create's (or replace's) failed outcome line says, in results files
-# written before the "maybeApplied" field: the errors that leave a create possibly applied
-# (an unknown outcome, a 2xx it could not read, a lost answer), and the
-# statuses whose answer does not say it was not processed (as in the SDK).
-_MAYBE_APPLIED_TYPES: Final = frozenset(
-    {"OutcomeUnknownError", "UnreadableCreateError", "DecodeError", "TransportError",
-     "RequestTimeoutError"}
-)  # fmt: skip
-MAYBE_APPLIED_STATUSES: Final = frozenset({408, 500, 502, 504})
-
-
-def maybe_applied_entry(entry: Mapping[str, Any]) -> bool:
-    """Tell whether a failed outcome line of a create or replace says it may have been applied."""
-    if entry.get("op") not in _WITH_CREDENTIALS or entry.get("ok") is True:
-        return False
-    error = entry.get("error")
-    if not isinstance(error, dict):
-        return False
-    flag = error.get("maybeApplied")
-    if isinstance(flag, bool):
-        return flag
-    status = error.get("status")
-    return error.get("type") in _MAYBE_APPLIED_TYPES or status in MAYBE_APPLIED_STATUSES
 
 
 def count_lines(path: str) -> int:
@@ -395,64 +325,3 @@ def count_lines(path: str) -> int:
             return sum(1 for _ in file)
     except OSError as exc:
         raise PlanError(f"cannot read the plan {path}: {exc}") from None
-
-
-def read_done(path: str, *, max_line: int) -> Resume:
-    """Read a results file: which lines are done, which have any outcome, which to check.
-
-    A missing or empty file means nothing ran yet, so one command serves the
-    first run and every rerun, and a first run checks nothing. A line cut
-    short by a crash is unreadable, and its operation simply runs again.
-    Line numbers past ``max_line`` (the plan's length) are ignored: they
-    cannot be the plan's, and a bitmap sized by them could take any amount
-    of memory.
-
-    Besides outcome lines, a file written under ``--resume`` holds a
-    ``{"line": N, ..., "started": true}`` line for each create and replace,
-    written before it was sent: one started with no outcome after it may
-    have been applied. A file with no such line, but with any other, comes
-    from a run that did not record starts: then every create with no
-    outcome is checked (see :meth:`Resume.may_have_landed`).
-
-    Raises:
-        PlanError: The file exists but cannot be read.
-    """
-    done = LineSet()
-    recorded = LineSet()
-    check = LineSet()  # maybe-applied failures, then the starts with no outcome
-    pending = LineSet()  # started, no outcome since
-    unreadable = 0
-    starts = written = False
-    try:
-        with open(path, encoding="utf-8") as results:
-            for text in results:
-                written = written or not text.isspace()
-                try:
-                    entry = json.loads(text)
-                except (ValueError, RecursionError):
-                    unreadable += text.strip() != ""
-                    continue
-                if not isinstance(entry, dict):
-                    unreadable += 1
-                    continue
-                line = entry.get("line")
-                if not isinstance(line, int) or isinstance(line, bool) or not 0 < line <= max_line:
-                    unreadable += 1
-                    continue
-                if entry.get("started") is True and "ok" not in entry:
-                    starts = True
-                    pending.add(line)
-                    continue
-                pending.discard(line)
-                recorded.add(line)
-                if entry.get("ok") is True:
-                    done.add(line)
-                elif maybe_applied_entry(entry):
-                    check.add(line)
-    except FileNotFoundError:
-        return Resume(done, recorded, 0)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read the results {path}: {exc}") from None
-    for line in pending:
-        check.add(line)
-    return Resume(done, recorded, unreadable, check, check_unrecorded=written and not starts)

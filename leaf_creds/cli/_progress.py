@@ -16,7 +16,7 @@ import sys
 from types import TracebackType
 from typing import IO, Any, Literal, TextIO
 
-from .._bulk import Progress
+from .. import Progress
 
 __all__ = ["ProgressBar", "ProgressMode", "above_bar"]
 

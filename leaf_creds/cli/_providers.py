@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from typing import Any, TextIO
 
-from .._registry import Registry
+from .. import Registry, default_registry
+from ._common import EXIT_OK, Commands
 
-__all__ = ["print_providers", "providers_json"]
+__all__ = ["add_parser", "print_providers", "providers_json", "run"]
+
+
+def add_parser(commands: Commands) -> None:
+    """Add ``providers``."""
+    sub = commands.add(
+        "providers", run,
+        "list the registered providers and their create fields: a table on a terminal, "
+        "else JSON",
+        connection=False,
+    )  # fmt: skip
+    sub.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the providers: a table for a person at a terminal, else JSON."""
+    table = sys.stdout.isatty() and not args.json
+    print_providers(providers_json(default_registry()), sys.stdout, table=table)
+    return EXIT_OK
 
 
 def providers_json(registry: Registry) -> list[dict[str, Any]]:

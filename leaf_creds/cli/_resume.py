@@ -1,0 +1,147 @@
+"""``--resume`` for ``apply``: what a results file says an earlier run did.
+
+A results file holds one outcome line per plan line that ended (``"line":
+N``), and, written under ``--resume``, a ``"started": true`` line for each
+create and replace before it was sent. From those, :func:`read_done` tells
+which lines are done (skipped), and which creates and replaces may have
+landed without an ok outcome (checked with a GET before they are sent again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._plan import WITH_CREDENTIALS, LineSet, PlanError
+
+__all__ = ["MAYBE_APPLIED_STATUSES", "Resume", "maybe_applied_entry", "read_done"]
+
+
+@attrs.frozen
+class Resume:
+    """What a results file says about an earlier run.
+
+    Attributes:
+        done: Lines recorded as ok: skipped.
+        recorded: Lines with any outcome, ok or not.
+        unreadable: Lines of the file that could not be read.
+        check: Create and replace lines that may have been applied without
+            an ok outcome: started with no outcome after (in flight when the
+            run died), or failed in a way that says they may have been applied.
+        check_unrecorded: The file was written by a run that did not record
+            when its creates started (an older version, or a run without
+            ``--resume``), so every create with no outcome may have been in
+            flight.
+    """
+
+    done: LineSet
+    recorded: LineSet
+    unreadable: int
+    check: LineSet = attrs.Factory(LineSet)
+    check_unrecorded: bool = False
+
+    def may_have_landed(self, line: int, op: str | None = "create") -> bool:
+        """Tell whether a line of ``op`` must be checked with a GET before it is sent again.
+
+        ``op`` is ``"create"`` or ``"replace"``, or ``None`` for a line not
+        read yet (true if it may be either). A replace is checked only when
+        the file names it (started with no outcome, or a maybe-applied
+        failure): sent again, it deletes and recreates, so a repeat costs
+        two requests but cannot get stuck, and checking every unfinished
+        replace of a file that did not record starts would send more GETs
+        than the repeats it saves.
+        """
+        if line in self.done:
+            return False
+        if line in self.check:
+            return True
+        return op != "replace" and self.check_unrecorded and line not in self.recorded
+
+
+# What a create's (or replace's) failed outcome line says, in results files
+# written before the "maybeApplied" field: the errors that leave a create possibly applied
+# (an unknown outcome, a 2xx it could not read, a lost answer), and the
+# statuses whose answer does not say it was not processed (as in the SDK).
+_MAYBE_APPLIED_TYPES: Final = frozenset(
+    {"OutcomeUnknownError", "UnreadableCreateError", "DecodeError", "TransportError",
+     "RequestTimeoutError"}
+)  # fmt: skip
+MAYBE_APPLIED_STATUSES: Final = frozenset({408, 500, 502, 504})
+
+
+def maybe_applied_entry(entry: Mapping[str, Any]) -> bool:
+    """Tell whether a failed outcome line of a create or replace says it may have been applied."""
+    if entry.get("op") not in WITH_CREDENTIALS or entry.get("ok") is True:
+        return False
+    error = entry.get("error")
+    if not isinstance(error, dict):
+        return False
+    flag = error.get("maybeApplied")
+    if isinstance(flag, bool):
+        return flag
+    status = error.get("status")
+    return error.get("type") in _MAYBE_APPLIED_TYPES or status in MAYBE_APPLIED_STATUSES
+
+
+def read_done(path: str, *, max_line: int) -> Resume:
+    """Read a results file: which lines are done, which have any outcome, which to check.
+
+    A missing or empty file means nothing ran yet, so one command serves the
+    first run and every rerun, and a first run checks nothing. A line cut
+    short by a crash is unreadable, and its operation simply runs again.
+    Line numbers past ``max_line`` (the plan's length) are ignored: they
+    cannot be the plan's, and a bitmap sized by them could take any amount
+    of memory.
+
+    Besides outcome lines, a file written under ``--resume`` holds a
+    ``{"line": N, ..., "started": true}`` line for each create and replace,
+    written before it was sent: one started with no outcome after it may
+    have been applied. A file with no such line, but with any other, comes
+    from a run that did not record starts: then every create with no
+    outcome is checked (see :meth:`Resume.may_have_landed`).
+
+    Raises:
+        PlanError: The file exists but cannot be read.
+    """
+    done = LineSet()
+    recorded = LineSet()
+    check = LineSet()  # maybe-applied failures, then the starts with no outcome
+    pending = LineSet()  # started, no outcome since
+    unreadable = 0
+    starts = written = False
+    try:
+        with open(path, encoding="utf-8") as results:
+            for text in results:
+                written = written or not text.isspace()
+                try:
+                    entry = json.loads(text)
+                except (ValueError, RecursionError):
+                    unreadable += text.strip() != ""
+                    continue
+                if not isinstance(entry, dict):
+                    unreadable += 1
+                    continue
+                line = entry.get("line")
+                if not isinstance(line, int) or isinstance(line, bool) or not 0 < line <= max_line:
+                    unreadable += 1
+                    continue
+                if entry.get("started") is True and "ok" not in entry:
+                    starts = True
+                    pending.add(line)
+                    continue
+                pending.discard(line)
+                recorded.add(line)
+                if entry.get("ok") is True:
+                    done.add(line)
+                elif maybe_applied_entry(entry):
+                    check.add(line)
+    except FileNotFoundError:
+        return Resume(done, recorded, 0)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read the results {path}: {exc}") from None
+    for line in pending:
+        check.add(line)
+    return Resume(done, recorded, unreadable, check, check_unrecorded=written and not starts)
