@@ -97,6 +97,8 @@ async def apply_plan(
             then every create with no outcome is checked (replaces are
             checked only when ``previous`` names them).
         previous: What the ``--resume`` file says (see :func:`read_done`).
+        rate: For ``leaf.bulk()``: None when the session's ``rate_limit``
+            already holds ``--rate`` (see ``_common.bulk_rate``).
 
     Raises:
         PlanError: The plan file changed between the check and the run.

@@ -33,6 +33,7 @@ __all__ = [
     "Commands",
     "UsageError",
     "add_bulk_options",
+    "bulk_rate",
     "check_user",
     "connection_options",
     "make_session",
@@ -192,7 +193,11 @@ def option(args: argparse.Namespace, name: str, default: Any = None) -> Any:
 
 
 def make_session(args: argparse.Namespace, registry: Registry) -> LeafSession:
-    """Build the session from the options and the environment (or the session factory)."""
+    """Build the session from the options and the environment (or the session factory).
+
+    ``--rate`` becomes the session's ``rate_limit``: a hard ceiling on every
+    request, retries and 429s' resends included.
+    """
     factory = option(args, "session_factory")
     if factory is not None:
         leaf: LeafSession = factory(registry)
@@ -227,11 +232,25 @@ def make_session(args: argparse.Namespace, registry: Registry) -> LeafSession:
             registry=registry,
             timeout=option(args, "timeout", 30.0),
             allow_http=option(args, "allow_http", False),
-            # --rate is a hard ceiling on every request: retries, 429s' resends too.
             rate_limit=option(args, "rate"),
         )
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
+
+
+def bulk_rate(args: argparse.Namespace, leaf: LeafSession) -> float | None:
+    """Return the ``rate`` to give ``leaf.bulk()``: None when the session enforces ``--rate``.
+
+    A session built from the options has ``--rate`` as its ceiling already.
+    One from a session factory (the Airflow operators) was built with the
+    factory's options, and cannot take a ceiling afterwards: there bulk()
+    paces the operations to ``--rate``.
+    """
+    rate: float | None = option(args, "rate")
+    ceiling = leaf.rate_limit
+    if rate is None or (ceiling is not None and ceiling <= rate):
+        return None
+    return rate
 
 
 async def with_session(leaf: LeafSession, work: Awaitable[T]) -> T:
