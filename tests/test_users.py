@@ -89,12 +89,17 @@ class TestUsers:
         assert [str(page) for page in range(pages)] == [q["page"] for q in paged.queries]
 
     async def test_user_fields(self, paged: PagedUsers) -> None:
-        """Users carry id, name, external id; unknown keys are ignored."""
+        """Users carry id, name, external id and credential ids; unknown keys are ignored."""
         paged.users[0]["johnDeereCredentials"] = {"id": "c1", "clientSecret": "s3cret"}
 
         users = await all_users(paged)
 
-        assert lc.LeafUser(id="u0", name="User 0", external_id="x0") == users[0]
+        assert (
+            lc.LeafUser(
+                id="u0", name="User 0", external_id="x0", credentials={"john-deere": "c1"}
+            )
+            == users[0]
+        )
         assert "s3cret" not in repr(users)
 
     async def test_filters_are_sent(self, paged: PagedUsers) -> None:

@@ -145,6 +145,56 @@ class State:
             external_id=body.get("externalId"),
         )
 
+    def replace_user_from_wire(self, body: Any) -> FakeUser:
+        """Replace a user from the JSON body of ``PUT /users``, as Leaf does.
+
+        The fields the body leaves out become null, and every credential the
+        body does not name (``"<provider>Credentials": {"id": ...}``, with the
+        stored id) is detached, with its events.
+
+        Raises:
+            Problem: 400 when the body has no id, a field is not a string, or
+                it names a credential by another id; 404 when there is no
+                such user.
+        """
+        if not isinstance(body, dict):
+            raise Problem(400, "the body must be a JSON object")
+        user_id = body.get("id")
+        if not isinstance(user_id, str) or not user_id:
+            raise Problem(400, "Invalid id", error_key="idnull")
+        old = self.user(user_id)
+        errors = [
+            {"objectName": "leafUser", "field": key, "message": "must be a string"}
+            for key in USER_FIELDS
+            if body.get(key) is not None and not isinstance(body[key], str)
+        ]
+        held = self._credentials.get(user_id, {})
+        kept: list[str] = []
+        for slug, record in held.items():
+            named = body.get(user_credentials_key(slug))
+            if named is None:
+                continue
+            if not isinstance(named, dict) or named.get("id") != record["id"]:
+                errors.append(
+                    {"objectName": "leafUser", "field": user_credentials_key(slug),
+                     "message": "does not name the credential the user holds"}
+                )  # fmt: skip
+            kept.append(slug)
+        if errors:
+            raise Problem(400, "Validation failed", field_errors=errors)
+        for slug in [slug for slug in held if slug not in kept]:
+            self.delete_credential(user_id, slug)
+        new = FakeUser(
+            id=user_id,
+            name=body.get("name"),
+            email=body.get("email"),
+            phone=body.get("phone"),
+            address=body.get("address"),
+            external_id=body.get("externalId"),
+        )
+        self._index.replace(old, new)
+        return new
+
     def user(self, user_id: str) -> FakeUser:
         """Return a user.
 

@@ -108,14 +108,28 @@ class UserIndex:
         user_id = user.id
         del self._users[user_id]
         self._deleted.add(user_id)
-        for wire, attr in _FILTERABLE:
+        self._unindex(user)
+        self._version += 1
+
+    def replace(self, old: FakeUser, new: FakeUser) -> None:
+        """Hold ``new`` in place of the held ``old`` (same id), keeping its position."""
+        changed = [(w, a) for w, a in _FILTERABLE if getattr(old, a) != getattr(new, a)]
+        self._unindex(old, changed)
+        self._users[new.id] = new
+        for wire, attr in changed:
+            value = getattr(new, attr)
+            if value is not None:
+                self._by_field[wire].setdefault(value, {})[new.id] = None
+        self._version += 1
+
+    def _unindex(self, user: FakeUser, fields: Iterable[tuple[str, str]] = _FILTERABLE) -> None:
+        for wire, attr in fields:
             value = getattr(user, attr)
             holders = self._by_field[wire].get(value) if value is not None else None
             if holders is not None:
-                holders.pop(user_id, None)
+                holders.pop(user.id, None)
                 if not holders:
                     del self._by_field[wire][value]
-        self._version += 1
 
     def _compact(self) -> None:
         if self._deleted:

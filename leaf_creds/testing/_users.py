@@ -5,7 +5,9 @@ paths under a user's id (its credentials) go to
 :class:`~._credentials.FakeCredentials`. A GET of a missing user is 404; a
 user is answered with one object per attached credential; the list takes
 Leaf's ``email``, ``name`` and ``externalId`` filters, Spring's ``sort``, and
-is always paged (20 a page, at most 100).
+is always paged (20 a page, at most 100). ``PUT /users`` has Leaf's
+documented semantics: the body (with the user's ``id``) replaces the whole
+user, and a held credential the body does not name by its id is detached.
 """
 
 from __future__ import annotations
@@ -59,7 +61,10 @@ class FakeUsers:
         return await self._credentials.answer(request, user_id, parts[1:])
 
     async def _users(self, request: web.Request) -> web.Response:
-        allow(request, "GET", "POST")
+        allow(request, "GET", "POST", "PUT")
+        if request.method == "PUT":
+            user = self._state.replace_user_from_wire(await read_json(request))
+            return web.json_response(self._state.user_json(user))
         if request.method == "POST":
             user = self._state.add_user_from_wire(await read_json(request))
             return web.json_response(
