@@ -229,7 +229,7 @@ def summarize(
     latency), else the median of the per-repetition ratios (for CPU). Either
     way min and max are those of the per-repetition ratios.
     """
-    names = list(runs[0])
+    names = [name for name in (RAW, NAIVE, LEAF, BASELINE) if name in runs[0]]
     medians = {
         name: {k: statistics.median(rep[name][k] for rep in runs) for k in _KEYS}
         for name in names
