@@ -344,6 +344,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so the server is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clients = [
         Client(RAW, CLIENTS_DIR / "raw.py", None),
         Client(NAIVE, CLIENTS_DIR / "naive.py", None),
