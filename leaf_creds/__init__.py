@@ -72,6 +72,7 @@ if typing.TYPE_CHECKING:
     from ._app_keys import AppKeys
     from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
     from ._magic_links import MagicLinks
+    from ._offboard import OffboardStep, Offboarding
     from ._receiver import (
         AlertReceiver,
         DeliveryStore,
@@ -162,6 +163,8 @@ _LAZY: dict[str, str] = {
     "ApiKeys": "._api_keys",
     "AppKeys": "._app_keys",
     "MagicLinks": "._magic_links",
+    "OffboardStep": "._offboard",
+    "Offboarding": "._offboard",
     "Webhooks": "._webhooks",
     "AlertReceiver": "._receiver",
     "CLAAS": ".providers",
@@ -328,6 +331,8 @@ __all__ = [
     "MagicLinks",
     "MemoryDeliveryStore",
     "NotFoundError",
+    "OffboardStep",
+    "Offboarding",
     "Operation",
     "Outcome",
     "OutcomeUnknownError",

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._api_keys import ApiKeys
     from ._app_keys import AppKeys
     from ._magic_links import MagicLinks
+    from ._offboard import Offboarding
     from ._webhooks import Webhooks
 
 __all__ = ["DEFAULT_BASE_URL", "LOGIN_PATH", "USER_MANAGEMENT", "LeafSession"]
@@ -281,6 +282,19 @@ class LeafSession:
         from ._api_keys import ApiKeys
 
         return ApiKeys(self._transport)
+
+    async def offboard(
+        self, user_id: str, *, delete_user: bool = False, dry_run: bool = False,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> Offboarding:  # fmt: skip
+        """Remove a user's credentials, API keys, open links (and user): ``_offboard.offboard``."""
+        from ._offboard import offboard
+
+        return await offboard(
+            user_id, delete_user=delete_user, dry_run=dry_run, credentials=self._credentials,
+            users=self.users, api_keys=self.api_keys, magic_links=self.magic_links,
+            registry=self._registry, timeout=timeout, connect_timeout=connect_timeout,
+        )  # fmt: skip
 
     # -- providers ---------------------------------------------------------
 
