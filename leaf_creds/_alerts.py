@@ -248,8 +248,9 @@ class CredentialAlert:
         status: Its new status.
         timestamp: When Leaf noticed, as an aware UTC datetime.
         message: Leaf's explanation, if any.
-        credential: What identifies the client, as Leaf sent it (JSON);
-            values under secret-looking keys print as ``'***'``.
+        credential: "The client identification", as Leaf sent it: a string
+            in Leaf's docs, though any JSON (an object too) is kept as it
+            came; values under secret-looking keys print as ``'***'``.
         raw: The whole JSON object, with any field not listed here.
     """
 

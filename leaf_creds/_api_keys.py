@@ -84,8 +84,9 @@ class ApiKeys:
 
         Args:
             user_id: The Leaf user the key acts for.
-            expires_in: Seconds the key works, 900 to 31536000 (Leaf's
-                default: a year).
+            expires_in: Seconds the key works, at least 900 (Leaf's
+                default: a year; Leaf documents no maximum, so none is
+                imposed).
             description: Your label for it.
             timeout: Seconds one attempt may take, for this call.
             connect_timeout: Seconds to open a new connection, for this call.
@@ -107,7 +108,7 @@ class ApiKeys:
         """
         user_path(user_id)  # the same rules as a user id in a path
         body: dict[str, Any] = {"leafUserId": user_id}
-        expires = check_expires_in(expires_in)
+        expires = check_expires_in(expires_in, capped=False)
         if expires is not None:
             body["expiresIn"] = expires
         if description is not None:

@@ -111,5 +111,12 @@ def make_auth(
         return ProviderAuth(token_provider)
     if not (isinstance(username, str) and username and isinstance(password, str) and password):
         raise ValidationError("username and password must both be non-empty strings")
-    credentials = {"username": username, "password": password, "rememberMe": remember_me}
+    # Leaf's docs send rememberMe as the string "true"/"false" in every
+    # example; its Postman collection sends a JSON boolean. Send what the
+    # docs show (the fake accepts both).
+    credentials = {
+        "username": username,
+        "password": password,
+        "rememberMe": "true" if remember_me else "false",
+    }
     return LoginAuth(lambda: login(credentials), 30 * DAY if remember_me else DAY)

@@ -35,16 +35,18 @@ SECRET = "webhook-signing-secret-value"
 NO_RETRY = lc.RetryPolicy(max_retries=0)
 KNOWN = "hee2jN8CdHTw8Lji5jxK+4jKz4o+UDqhMWDykN/FBtQ="  # key "key", body b'{"a": 1}'
 
+# Leaf's documented body (alerts_events.md): `credential` a string, no user id.
 ALERT = {
-    "type": "credentialsUnauthenticated",
+    "credential": "jd-application-id",
     "provider": "JohnDeere",
     "credentialId": "5f0c1b5e-0000-4000-8000-000000000009",
-    "status": "UNAUTHENTICATED",
     "message": "the refresh token was revoked",
+    "status": "UNAUTHENTICATED",
+    "type": "credentialsUnauthenticated",
     "timestamp": "2024-06-15T14:30:00.123456Z",
-    "credential": {"clientKey": "jd-client-key-value", "leafUserId": "u1"},
-    "leafUserId": "u1",
 }
+# The shape older leaf_creds fakes sent: still read.
+OBJECT_CREDENTIAL = {"clientKey": "jd-client-key-value", "leafUserId": "u1"}
 WEBHOOK_ANSWER = {
     "id": "wh-1",
     "name": "credential alerts",
@@ -167,9 +169,22 @@ class TestParseAlert:
             status=lc.CredentialStatus.UNAUTHENTICATED,
             message="the refresh token was revoked",
             timestamp=datetime(2024, 6, 15, 14, 30, 0, 123456, tzinfo=UTC),
-            credential={"clientKey": "jd-client-key-value", "leafUserId": "u1"},
+            credential="jd-application-id",
             raw=ALERT,
         ) == alert
+
+    @pytest.mark.parametrize(
+        "credential", ["jd-application-id", OBJECT_CREDENTIAL, ["a", 1], 7, None]
+    )
+    def test_either_credential_shape_is_accepted(self, credential: Any) -> None:
+        """Leaf's string, an object with a user id beside it, or any JSON: kept as sent."""
+        payload = {**ALERT, "credential": credential, "leafUserId": "u1"}
+
+        alert = parse_alert(compact(payload))
+
+        assert isinstance(alert, CredentialAlert)
+        assert credential == alert.credential
+        assert "u1" == alert.raw["leafUserId"]
 
     def test_limited_permission_with_an_unknown_status(self) -> None:
         """The second credential event parses too, and an unknown status is kept, not refused."""
@@ -183,13 +198,16 @@ class TestParseAlert:
 
     def test_only_the_named_fields_are_required(self) -> None:
         """message and credential may be missing; extra fields stay in raw."""
-        payload = {k: v for k, v in ALERT.items() if k not in {"message", "credential"}}
+        payload: dict[str, Any] = {
+            k: v for k, v in ALERT.items() if k not in {"message", "credential"}
+        }
+        payload["newField"] = {"a": 1}
 
         alert = parse_alert(compact(payload))
 
         assert isinstance(alert, CredentialAlert)
         assert (None, None) == (alert.message, alert.credential)
-        assert "u1" == alert.raw["leafUserId"]
+        assert {"a": 1} == alert.raw["newField"]
 
     def test_timestamp_is_aware_utc(self) -> None:
         """Offsets are converted to UTC and a timestamp without offset is taken as UTC."""
@@ -255,7 +273,7 @@ class TestParseAlert:
 
     def test_repr_masks_secret_looking_credential_values(self) -> None:
         """The credential's secret-looking values and the raw payload are not printed."""
-        text = repr(parse_alert(compact(ALERT)))
+        text = repr(parse_alert(compact({**ALERT, "credential": OBJECT_CREDENTIAL})))
 
         assert "jd-client-key-value" not in text
         assert "'clientKey': '***'" in text

@@ -97,11 +97,16 @@ class TestEndToEnd:
     ) -> None:
         """The fake flips a credential, the receiver verifies it, the callback reads the events."""
         handled: list[tuple[CredentialAlert, list[lc.CredentialEvent]]] = []
+        # Leaf's alerts carry no user id: the app maps the credential ids it
+        # created (or read) to their user and provider.
+        record = fake.credential("u1", lc.SENTERA)
+        assert record is not None
+        owners = {record["id"]: ("u1", lc.SENTERA)}
 
         async def on_alert(alert: Alert) -> None:
             assert isinstance(alert, CredentialAlert)
-            user_id = alert.raw["leafUserId"]
-            handled.append((alert, await leaf.events(alert.provider, user_id)))
+            user_id, provider = owners[alert.credential_id]
+            handled.append((alert, await leaf.events(provider, user_id)))
 
         captured: list[tuple[str, bytes]] = []
         async with (
@@ -134,17 +139,16 @@ class TestEndToEnd:
             ) as replay:
                 replayed = replay.status, await replay.json()
             # ...and a tampered one is refused.
-            tampered = body.replace(b'"u1"', b'"u2"')
+            tampered = body.replace(b'"UNAUTHENTICATED"', b'"OK"')
             async with client.post(
                 app + "/leaf/alerts", data=tampered, headers={"X-Leaf-Signature": signature}
             ) as forged:
                 forged_status = forged.status
 
-        record = fake.credential("u1", lc.SENTERA)
-        assert record is not None
         ((alert, events),) = handled
         assert CREDENTIALS_UNAUTHENTICATED == alert.type
-        assert "sentera" == alert.provider
+        assert "Sentera" == alert.provider
+        assert "grower" == alert.credential
         assert record["id"] == alert.credential_id
         assert lc.CredentialStatus.UNAUTHENTICATED == alert.status
         assert "UNAUTHENTICATED" in (events[-1].body or "")  # the change the fake logged
@@ -271,6 +275,53 @@ class TestFakeDeliveries:
         ((signature, body),) = tap.seen
         assert {"message": "confirmation of webhook upon registration"} == json.loads(body)
         assert leaf_signature(body) == signature
+
+    @pytest.mark.parametrize(
+        ("slug", "provider", "credential"),
+        [
+            ("sentera", "Sentera", "username-value"),
+            ("john-deere", "JohnDeere", "clientKey-value"),
+            ("cnhi", "CNHI", "clientId-value"),
+            ("cnhi-field-ops", "CNHIFieldOps", "clientId-value"),
+            ("climate-field-view", "ClimateFieldView", "clientId-value"),
+            ("ag-leader", "AgLeader", "publicKey-value"),
+            ("agvance", "Agvance", "databaseId-value"),
+            ("farm-engage", "FarmEngage", "clientId-value"),
+            ("stara", "Stara", None),  # only secrets: the credential's id
+        ],
+    )
+    async def test_a_credential_alert_is_leafs_documented_body(
+        self, fake: FakeLeaf, leaf: lc.LeafSession, slug: str, provider: str, credential: str | None
+    ) -> None:
+        """The alert has exactly Leaf's keys, credential a string, provider Leaf's name, no user."""
+        resource = fake.registry.get(slug)
+        body = {
+            f.wire: "PRODUCTION" if f.wire == "clientEnvironment" else f"{f.wire}-value"
+            for f in resource.fields
+        }
+        fake.add_user(id="u2")
+        record = fake.add_credential("u2", slug, body)
+        tap = Tap()
+        async with app_on_loopback({"/h": tap.handle}) as app:
+            await leaf.register_webhook(name="n", url=app + "/h", secret=SECRET)
+            fake.set_status("u2", slug, "MISSING_PERMISSION")
+            await fake.alerts.drain()
+
+        (_, delivered), *_ = tap.seen[1:]
+        alert = json.loads(delivered)
+        # Leaf's docs (alerts_events.md), copied by hand.
+        assert {
+            "credential", "provider", "credentialId", "message", "status", "type", "timestamp"
+        } == set(alert)  # fmt: skip
+        assert (provider, credential or record["id"], record["id"]) == (
+            alert["provider"], alert["credential"], alert["credentialId"]
+        )  # fmt: skip
+        assert (CREDENTIALS_LIMITED_PERMISSION, "MISSING_PERMISSION") == (
+            alert["type"], alert["status"]
+        )  # fmt: skip
+        parsed = lc.parse_alert(delivered)
+        assert isinstance(parsed, CredentialAlert)
+        assert alert["credential"] == parsed.credential
 
     async def test_only_subscribed_webhooks_get_an_alert(
         self, fake: FakeLeaf, leaf: lc.LeafSession

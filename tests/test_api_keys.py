@@ -67,6 +67,18 @@ class TestCreate:
         assert "key='***'" in repr(key)
         assert KEY not in caplog.text
 
+    @pytest.mark.parametrize("seconds", [900, 31_536_001, 10 * 31_536_000])
+    async def test_no_maximum_lifetime(
+        self, http: LeafMock, leaf: lc.LeafSession, seconds: int
+    ) -> None:
+        """Leaf documents a minimum expiresIn of 900 and no maximum: longer than a year is sent."""
+        http.post(API_KEYS, payload={"key": KEY})
+
+        await leaf.api_keys.create(USER, expires_in=seconds)
+
+        (call,) = sent(http, "POST", API_KEYS)
+        assert seconds == json.loads(call.kwargs["data"])["expiresIn"]
+
     async def test_only_the_user_is_required(self, http: LeafMock, leaf: lc.LeafSession) -> None:
         """Unset options are not sent."""
         http.post(API_KEYS, payload={"key": KEY, "leafUserId": "as-answered"})
@@ -95,8 +107,8 @@ class TestCreate:
         [
             ({"user_id": ""}, "must not be empty"),
             ({"user_id": None}, "must be a string"),
-            ({"user_id": USER, "expires_in": 60}, "from 900"),
-            ({"user_id": USER, "expires_in": 400 * 86400}, "a year"),
+            ({"user_id": USER, "expires_in": 60}, "at least 900"),
+            ({"user_id": USER, "expires_in": 899}, "at least 900"),
             ({"user_id": USER, "expires_in": "3600"}, "an int"),
             ({"user_id": USER, "description": 5}, "description"),
         ],

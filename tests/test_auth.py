@@ -66,10 +66,21 @@ class TestLogin:
         assert {
             "username": "me@example.com",
             "password": "s3cret-pass",
-            "rememberMe": True,
+            "rememberMe": "true",
         } == json.loads(login.kwargs["data"])
         assert "Authorization" not in login.kwargs["headers"]
         assert [f"Bearer {token}"] * 2 == [bearer(c) for c in sent(http, "GET", SENTERA_URL)]
+
+    async def test_remember_me_is_sent_as_leafs_docs_write_it(self, http: LeafMock) -> None:
+        """rememberMe goes out as the string "false" by default, as in Leaf's docs."""
+        http.post(LOGIN_URL, payload={"id_token": jwt(time.time() + 3600)})
+        http.get(SENTERA_URL, payload=SENTERA_ANSWER)
+
+        async with login_session() as leaf:
+            await leaf.get(lc.SENTERA, "u1")
+
+        (login,) = sent(http, "POST", LOGIN_URL)
+        assert "false" == json.loads(login.kwargs["data"])["rememberMe"]
 
     async def test_token_without_exp_is_kept(self, http: LeafMock) -> None:
         """A token without exp is used for its documented lifetime, not renewed per call."""

@@ -195,7 +195,7 @@ class TestListen:
         fake.set_status("u1", lc.SENTERA, "UNAUTHENTICATED")
         line = json.loads(await proc.stdout.readline())
         await fake.alerts.drain()
-        forged = json.dumps({**line, "leafUserId": "u2"}).encode()
+        forged = json.dumps({**line, "status": "OK"}).encode()
         async with (
             aiohttp.ClientSession() as client,
             client.post(url, data=forged, headers={"X-Leaf-Signature": signature(b"{}")}) as bad,
@@ -209,7 +209,8 @@ class TestListen:
         assert "confirmation" in confirmation
         assert CREDENTIALS_UNAUTHENTICATED == line["type"]
         assert "UNAUTHENTICATED" == line["status"]
-        assert "u1" == line["leafUserId"]
+        assert (fake.credential("u1", lc.SENTERA) or {}).get("id") == line["credentialId"]
+        assert "leafUserId" not in line  # Leaf's alerts carry none
         assert 401 == forged_status
         assert b"" == rest
         assert 0 == proc.returncode

@@ -200,7 +200,7 @@ class TestProviders:
         providers = {p["slug"]: {f["name"]: f for f in p["fields"]} for p in result.json()}
         assert 0 == result.code
         assert {"name": "clientEnvironment", "required": False, "secret": False,
-                "default": "STAGE"} == providers["cnhi-field-ops"]["clientEnvironment"]  # fmt: skip
+                "default": "STAGE"} == providers["claas"]["clientEnvironment"]  # fmt: skip
         assert (True, None) == (
             providers["ag-leader"]["accessToken"]["secret"],
             providers["ag-leader"]["accessToken"]["default"],
@@ -797,9 +797,10 @@ class TestAlerts:
         assert [200, 200, 401] == leaf.result
         assert 0 == result.code
         [alert] = result.lines()
-        assert (CREDENTIALS_UNAUTHENTICATED, "UNAUTHENTICATED", "u1") == (
-            alert["type"], alert["status"], alert["leafUserId"]
+        assert (CREDENTIALS_UNAUTHENTICATED, "UNAUTHENTICATED", "Sentera", "grower0") == (
+            alert["type"], alert["status"], alert["provider"], alert["credential"]
         )
+        assert "leafUserId" not in alert  # Leaf's alerts carry none
         assert f"receiving Leaf alerts on http://127.0.0.1:{port}/hook" in result.err
         assert "webhook confirmation received" in result.err
         assert [] == offline.leaked()

@@ -793,7 +793,7 @@ class TestMagicLinkPage:
         assert ["credentialsLimitedPermission"] == [
             alert["type"] for alert in received if "type" in alert
         ]
-        assert "john-deere" == received[-1]["provider"]
+        assert "JohnDeere" == received[-1]["provider"]  # Leaf's name, not the slug
         async with lc.LeafSession(token=leaf_fake.token, base_url=leaf_fake.url) as leaf:
             events = await leaf.events(lc.JOHN_DEERE, user)
         assert [200, 403] == [event.status_code for event in events]

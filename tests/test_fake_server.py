@@ -112,15 +112,31 @@ class TestLogin:
         assert 86_400 == claims(token)["exp"] - claims(token)["iat"]
         assert "user@example.com" == claims(token)["sub"]
 
+    @pytest.mark.parametrize(
+        ("remember_me", "days"), [(True, 30), ("true", 30), ("false", 1), (False, 1)]
+    )
     async def test_remember_me_lasts_30_days(
-        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, remember_me: Any, days: int
     ) -> None:
-        """rememberMe true gives a token that lasts 30 days."""
-        body = {"username": "user@example.com", "password": "password", "rememberMe": True}
+        """rememberMe true, as the collection sends it or "true" as the docs do, lasts 30 days."""
+        body = {"username": "user@example.com", "password": "password", "rememberMe": remember_me}
         answer = await call(client, leaf_fake, "POST", "/api/authenticate", body=body)
 
         token = answer.json()["id_token"]
-        assert 30 * 86_400 == claims(token)["exp"] - claims(token)["iat"]
+        assert days * 86_400 == claims(token)["exp"] - claims(token)["iat"]
+
+    async def test_the_sdks_remember_me_login_lasts_30_days(self, leaf_fake: FakeLeaf) -> None:
+        """LeafSession(remember_me=True) gets a token from the fake still good two days later."""
+        leaf_fake.add_user(id="u1")
+        async with lc.LeafSession(
+            username="user@example.com", password="password", remember_me=True,
+            base_url=leaf_fake.url,
+        ) as leaf:  # fmt: skip
+            await leaf.users.get("u1")
+            leaf_fake.advance_clock(2 * 86_400)
+            await leaf.users.get("u1")
+
+        assert 1 == leaf_fake.count("POST", "/api/authenticate")
 
     @pytest.mark.leaf_fake(token_lifetime=90, accounts={"ops@example.com": "s3cret-pw"})
     async def test_lifetime_and_accounts_are_configurable(
@@ -507,6 +523,41 @@ class TestEvents:
         """set_status without such a credential raises LookupError."""
         with pytest.raises(LookupError, match="no sentera credentials"):
             leaf_fake.set_status(user, "sentera", "OK")
+
+
+class TestPlaceholderCredentials:
+    @pytest.mark.parametrize(
+        "placeholder", ["null", "undefined", " NULL ", "None", "{{cnhi_refresh_token}}"]
+    )
+    async def test_the_provider_refuses_a_placeholder_after_the_create(
+        self, leaf_fake: FakeLeaf, user: str, placeholder: str
+    ) -> None:
+        """A create answers OK; then the fake logs the provider's 401 and sets UNAUTHENTICATED."""
+        async with lc.LeafSession(token=leaf_fake.token, base_url=leaf_fake.url) as leaf:
+            created = await leaf.create(lc.CNHI, user, {**CNHI_BODY, "refreshToken": placeholder})
+            read = await leaf.get(lc.CNHI, user)
+            events = await leaf.events(lc.CNHI, user)
+
+        assert lc.CredentialStatus.OK == created.status
+        assert lc.CredentialStatus.UNAUTHENTICATED == read.status
+        refusals = [e for e in events if e.status_code == 401 and "refused" in (e.body or "")]
+        assert 1 == len(refusals)
+        assert "refreshToken" in (refusals[0].body or "")
+        assert placeholder.strip() not in (refusals[0].body or "")  # values are never echoed
+
+    async def test_a_real_token_stays_ok(self, leaf_fake: FakeLeaf, user: str) -> None:
+        """A token that merely contains "null" is a token: the credential stays OK."""
+        leaf_fake.add_credential(user, lc.CNHI, {**CNHI_BODY, "refreshToken": "nullable-token-1"})
+
+        assert "OK" == (leaf_fake.credential(user, lc.CNHI) or {}).get("status")
+
+    async def test_add_credential_runs_the_same_check(self, leaf_fake: FakeLeaf, user: str) -> None:
+        """fake.add_credential refuses a placeholder too, in any secret or plain field."""
+        created = leaf_fake.add_credential(user, lc.SENTERA, {**SENTERA_BODY, "password": "null"})
+
+        assert ("OK", "UNAUTHENTICATED") == (
+            created["status"], (leaf_fake.credential(user, lc.SENTERA) or {}).get("status")
+        )  # fmt: skip
 
 
 class TestUsers:

@@ -14,7 +14,7 @@ import leaf_creds as lc
 import leaf_creds.providers
 from leaf_creds.providers import TokenMetadata
 
-from .conftest import UM, LeafMock
+from .conftest import UM, LeafMock, total_requests
 
 USER = "user-1"
 
@@ -51,9 +51,11 @@ DOCUMENTED: dict[str, tuple[tuple[str, ...], dict[str, str | None], tuple[str, .
         {},
         ("tokenMetadata", "clientId", "clientSecret", "apiKey", "refreshToken", "accessToken"),
     ),
+    # The providers reference "requires clientEnvironment" (onboarding.md 6.2),
+    # though the provider page says optional: required, as for CNHI.
     "cnhi-field-ops": (
-        ("clientId", "clientSecret", "subscriptionKey", "refreshToken"),
-        {"clientEnvironment": "STAGE"},
+        ("clientId", "clientSecret", "subscriptionKey", "refreshToken", "clientEnvironment"),
+        {},
         ("clientId", "clientSecret", "refreshToken", "clientEnvironment", "subscriptionKey"),
     ),
     "trimble": (
@@ -327,7 +329,7 @@ def _camel(name: str) -> str:
 
 
 class TestDefaults:
-    @pytest.mark.parametrize("slug", ["cnhi-field-ops", "agvance", "claas"])
+    @pytest.mark.parametrize("slug", ["agvance", "claas"])
     async def test_client_environment_defaults_to_stage(self, slug: str, http: LeafMock) -> None:
         """Where Leaf defaults clientEnvironment to STAGE, so do we, explicitly."""
         resource = lc.default_registry(plugins=False).get(slug)
@@ -342,7 +344,27 @@ class TestDefaults:
         assert lc.ClientEnvironment.STAGE == resource.credentials_from_wire(body).client_environment
         assert "STAGE" == _sent(http, slug)["clientEnvironment"]
 
-    @pytest.mark.parametrize("slug", ["cnhi", "john-deere", "lindsay", "panorama", "agrimatics"])
+    @pytest.mark.parametrize("slug", ["cnhi", "cnhi-field-ops"])
+    async def test_client_environment_is_required(self, slug: str, http: LeafMock) -> None:
+        """CNHI and CNHI FieldOps refuse a create without clientEnvironment; no STAGE is sent."""
+        resource = lc.default_registry(plugins=False).get(slug)
+        body = {
+            f.wire: _value(slug, f.wire) for f in resource.fields if f.wire != "clientEnvironment"
+        }
+
+        async with lc.LeafSession(token="leaf-token") as leaf:
+            with pytest.raises(lc.ValidationError) as caught:
+                await leaf.create(slug, USER, body)
+
+        assert ["clientEnvironment"] == [
+            e.rpartition("@ $.")[2] for e in caught.value.errors
+        ]
+        assert [] == [f.name for f in resource.fields if not f.required]
+        assert 0 == total_requests(http)
+
+    @pytest.mark.parametrize(
+        "slug", ["cnhi", "cnhi-field-ops", "john-deere", "lindsay", "panorama", "agrimatics"]
+    )
     def test_client_environment_is_checked(self, slug: str) -> None:
         """An unknown clientEnvironment is refused with the allowed values."""
         resource = lc.default_registry(plugins=False).get(slug)

@@ -39,7 +39,7 @@ ALERT = {
     "status": "UNAUTHENTICATED",
     "message": "the refresh token was revoked",
     "timestamp": "2024-06-15T14:30:00.123456Z",
-    "credential": {"leafUserId": "u1"},
+    "credential": "jd-application-id",  # Leaf: "the client identification"
 }
 MARKER = "private-grower-detail"  # in bodies, to prove they are never logged
 

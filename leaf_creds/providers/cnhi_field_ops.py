@@ -20,10 +20,10 @@ class CnhiFieldOpsCredentials:
     client_secret: str = attrs.field(repr=masked)
     subscription_key: str = attrs.field(repr=masked)
     refresh_token: str = attrs.field(repr=masked)
-    # Leaf defaults it to STAGE; we send the default explicitly.
-    client_environment: ClientEnvironment = attrs.field(
-        converter=to_client_environment, default=ClientEnvironment.STAGE
-    )
+    # Required, as for CNHI: Leaf's providers reference says FieldOps
+    # "requires clientEnvironment" (its provider page says optional), and a
+    # STAGE sent unasked would attach a production grower to the wrong host.
+    client_environment: ClientEnvironment = attrs.field(converter=to_client_environment)
 
 
 @attrs.frozen(kw_only=True)

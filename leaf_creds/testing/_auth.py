@@ -89,10 +89,16 @@ class FakeAuth:
             raise Problem(401, "Bad credentials")
         lifetime = self.token_lifetime
         if lifetime is None:
-            lifetime = 30 * DAY if body.get("rememberMe") is True else DAY
+            lifetime = 30 * DAY if _remember_me(body.get("rememberMe")) else DAY
         token = self._issuer.issue(subject=username, now=self._clock(), lifetime=lifetime)
         return web.json_response({"id_token": token})
 
     def _password_matches(self, username: str, password: str) -> bool:
         known = self._accounts.get(username)
         return known is not None and hmac.compare_digest(known.encode(), password.encode())
+
+
+def _remember_me(value: object) -> bool:
+    # Leaf's docs send the string "true", its Postman collection and older
+    # clients a JSON boolean; Spring's Jackson reads both (and "True", "TRUE").
+    return value is True or value in {"true", "True", "TRUE"}

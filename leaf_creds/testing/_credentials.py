@@ -8,16 +8,25 @@ Choices Leaf leaves undocumented (see the README's testing section):
   (Leaf has no update: delete, then create);
 - an event is logged per credential operation (the create, every GET) and
   whenever its status changes; ``/events`` is paged only when ``page`` or
-  ``size`` is given.
+  ``size`` is given;
+- a create holding a placeholder where a value belongs (``"null"``,
+  ``"undefined"``, ``"None"``, an unresolved Postman ``{{variable}}``), as
+  a client sends when its own script found no token, answers ``OK`` like any
+  create; the provider check Leaf runs in the background then refuses it:
+  right after the answer the fake logs the provider's 401 and sets the
+  status to ``UNAUTHENTICATED``, which sends its alert.
 
 Every status change goes through :meth:`FakeCredentials.set_status`, which
-sends the alert Leaf sends for it.
+sends the alert Leaf sends for it: ``provider`` is Leaf's name for the
+provider (:func:`leaf_provider_name`), ``credential`` "the client
+identification" (:func:`client_identification`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -28,12 +37,57 @@ from ._web import allow, json_list, read_json
 from ._webhooks import FakeAlerts
 from ._wire import Problem
 
-__all__ = ["FakeCredentials", "provider_slug"]
+__all__ = ["FakeCredentials", "client_identification", "leaf_provider_name", "provider_slug"]
+
+# What a client sends when it has no value: Postman's unresolved
+# "{{variable}}" (or the collection's single-braced "{jd_client_environment}"
+# typo), and a missing token stringified by a script or a program.
+_PLACEHOLDER: Final = re.compile(r"\{\{?[^{}]*\}\}?|null|undefined|none", re.IGNORECASE)
 
 
 def provider_slug(provider: str | CredentialResource[Any, Any]) -> str:
     """Return a provider's slug, given the slug or the resource."""
     return provider.slug if isinstance(provider, CredentialResource) else provider
+
+
+def leaf_provider_name(resource: CredentialResource[Any, Any]) -> str:
+    """Return Leaf's own name for a provider (``JohnDeere``, ``CNHIFieldOps``), never the slug.
+
+    Leaf's alert documents ``provider`` only as "the provider"; its other
+    services name providers in CamelCase. Taken, in order: the Magic Link
+    name, the app-key segment, the slug's words capitalized and joined
+    (``farm-engage`` -> ``FarmEngage``).
+    """
+    if resource.link_name:
+        return resource.link_name
+    if resource.app_key is not None:
+        return resource.app_key.provider
+    return "".join(part.capitalize() for part in resource.slug.split("-"))
+
+
+def client_identification(
+    resource: CredentialResource[Any, Any], record: Mapping[str, Any]
+) -> str:
+    """Return what Leaf's alert calls "the client identification" of a credential.
+
+    Taken to be its first field that identifies the provider account and is
+    not a secret: ``clientId`` or ``clientKey`` (the provider application),
+    ``username``, ``apid``, ``publicKey``...; the credential's id when the
+    provider has only secrets (Raven Slingshot, Stara).
+    """
+    for field in resource.fields:
+        value = record.get(field.wire)
+        if not field.secret and field.wire != "clientEnvironment" and isinstance(value, str):
+            return value
+    return str(record.get("id"))
+
+
+def _placeholders(resource: CredentialResource[Any, Any], body: Mapping[str, Any]) -> list[str]:
+    return [
+        field.wire
+        for field in resource.fields
+        if isinstance(value := body.get(field.wire), str) and _PLACEHOLDER.fullmatch(value.strip())
+    ]
 
 
 class FakeCredentials:
@@ -73,10 +127,12 @@ class FakeCredentials:
         )
         body = converter.unstructure(schema, resource.schema)
         try:
-            return dict(self._state.create_credential(user_id, slug, body))
+            record = dict(self._state.create_credential(user_id, slug, body))
         except Problem as exc:
             error = LookupError if exc.status == 404 else ValueError
             raise error(exc.detail) from None
+        self._provider_check(user_id, slug, body)
+        return record
 
     def replace(self, user_id: str, slug: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Store a credential in place of the one held, if any (Leaf has no update).
@@ -113,8 +169,21 @@ class FakeCredentials:
         previous = (self._state.peek(user_id, slug) or {}).get("status")
         record = self._state.set_status(user_id, slug, str(status))
         if record["status"] != previous:
-            self._alerts.credential_status_changed(user_id, slug, record, now=self._clock())
+            resource = self._state.registry.get(slug)
+            self._alerts.credential_status_changed(
+                leaf_provider_name(resource),
+                record,
+                credential=client_identification(resource, record),
+                now=self._clock(),
+            )
         return record
+
+    def _provider_check(self, user_id: str, slug: str, body: Mapping[str, Any]) -> None:
+        """Run the check Leaf runs after a create: the provider refuses placeholders."""
+        refused = _placeholders(self._state.resource(slug), body)
+        if refused:
+            self._state.log_provider_refusal(user_id, slug, refused)
+            self.set_status(user_id, slug, CredentialStatus.UNAUTHENTICATED)
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -148,4 +217,9 @@ class FakeCredentials:
         # connection before this point applies nothing.
         body = await read_json(request)
         record = self._state.create_credential(user_id, slug, body)
-        return web.json_response(record, status=201, headers={"Location": request.rel_url.raw_path})
+        # The answer is serialized now, with status OK; the check comes after.
+        answer = web.json_response(
+            record, status=201, headers={"Location": request.rel_url.raw_path}
+        )
+        self._provider_check(user_id, slug, body)
+        return answer

@@ -403,6 +403,26 @@ class State:
         )
         return dict(record)
 
+    def log_provider_refusal(self, user_id: str, slug: str, fields: Sequence[str]) -> None:
+        """Log the provider's 401 to Leaf's check of a credential whose ``fields`` it refused.
+
+        Raises:
+            Problem: 404 when there is no such user or credential.
+        """
+        self.credential(user_id, slug)
+        names = ", ".join(fields)
+        # Never the values: they sit in secret fields, placeholders or not.
+        self._log_event(
+            user_id,
+            slug,
+            401,
+            {
+                "error": "invalid_grant",
+                "message": f"the provider refused the credential: {names} is not a real "
+                "value but a placeholder",
+            },
+        )
+
     def _log_event(
         self, user_id: str, slug: str, status_code: int, body: Mapping[str, str]
     ) -> None:

@@ -9,9 +9,10 @@ schedule shortened for tests (:data:`DEFAULT_RETRY_DELAYS`).
 
 Choices Leaf leaves undocumented: a registration answers 201 with the
 webhook (its secret echoed, as the request had it); the confirmation is sent
-once, signed, and not retried; an alert names the provider by its slug and
-carries ``leafUserId`` and a ``credential`` object with the credential's id
-and Leaf user.
+once, signed, and not retried. A credential alert holds exactly the keys
+Leaf documents (``credential``, ``provider``, ``credentialId``, ``message``,
+``status``, ``type``, ``timestamp``), and no Leaf user id; the caller gives
+Leaf's provider name and "the client identification" (see ``_credentials``).
 
 Deliveries run as background tasks that the fake owns: :meth:`FakeAlerts.drain`
 waits for them, closing the fake cancels and awaits them. The routes are
@@ -180,23 +181,31 @@ class FakeAlerts:
         return len(targets)
 
     def credential_status_changed(
-        self, user_id: str, slug: str, record: Mapping[str, Any], *, now: float
+        self, provider: str, record: Mapping[str, Any], *, credential: str, now: float
     ) -> None:
-        """Send the alert Leaf sends when a credential's status becomes ``record["status"]``."""
+        """Send the alert Leaf sends when a credential's status becomes ``record["status"]``.
+
+        Args:
+            provider: Leaf's name for the provider, e.g. ``JohnDeere``.
+            record: The credential's stored record.
+            credential: The alert's ``credential``, "the client identification".
+            now: The fake's clock (seconds since the epoch).
+        """
         status = str(record.get("status"))
         event = STATUS_EVENTS.get(status)
         if event is None:
             return
+        # Leaf's documented body (alerts_events.md), key for key; `type` is
+        # added by send(). No leafUserId: Leaf sends none.
         self.send(
             event,
             {
-                "provider": slug,
+                "credential": credential,
+                "provider": provider,
                 "credentialId": record.get("id"),
-                "status": status,
                 "message": _MESSAGES[event],
+                "status": status,
                 "timestamp": format_datetime(datetime.fromtimestamp(now, UTC)),
-                "leafUserId": user_id,
-                "credential": {"id": record.get("id"), "leafUserId": user_id},
             },
         )
 
