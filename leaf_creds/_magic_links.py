@@ -312,6 +312,24 @@ class MagicLinks:
         link, _ = await self._send(built, self._transport.timeouts_for(timeout, connect_timeout))
         return link
 
+    async def create_counted(
+        self,
+        timeouts: Timeouts,
+        user_id: str,
+        *,
+        providers: Iterable[str | CredentialResource[Any, Any]] | None = None,
+        provider: str | CredentialResource[Any, Any] | None = None,
+        expires_in: int | None = None,
+        settings: LinkSettings | None = None,
+    ) -> tuple[MagicLink, int]:
+        """Create a Magic Link of an existing Leaf user, as :meth:`create` does.
+
+        Takes resolved timeouts (``leaf.transport.timeouts_for(...)``) and
+        also returns the HTTP attempts made: what a bulk job reports.
+        """
+        built = self._build(user_id, providers, provider, None, None, None, expires_in, settings)
+        return await self._send(built, timeouts)
+
     async def _send(self, built: _LinkCreate, timeouts: Timeouts) -> tuple[MagicLink, int]:
         transport = self._transport
         answer = await transport.request(

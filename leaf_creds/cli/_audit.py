@@ -23,7 +23,6 @@ from .. import (
     default_registry,
 )
 from .._bulk import DEFAULT_CONCURRENCY
-from .._resource import user_path
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -192,12 +191,11 @@ async def _unknown_users(leaf: LeafSession, users: Sequence[str], concurrency: i
     refused: list[AuthenticationError] = []
 
     async def unknown(user_id: str) -> bool:
-        url = leaf._user_management + user_path(user_id)
         async with slots:
             if refused:
                 return False
             try:
-                await leaf._request("GET", url, leaf._timeouts)
+                await leaf.users.get(user_id)
             except NotFoundError:
                 return True
             except AuthenticationError as exc:
@@ -248,7 +246,7 @@ async def _with_events(
     """Fetch the events of the credentials that are not OK; write their report lines."""
     operations = [Events(line["provider"], line["leafUserId"]) for line in lines]
     failures = 0
-    converter = leaf._converter
+    converter = leaf.converter
     with ProgressBar("events", len(operations), mode=progress, stream=err) as bar:
         async with aclosing(
             leaf.bulk(operations, concurrency=concurrency)

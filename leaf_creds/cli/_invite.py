@@ -38,13 +38,13 @@ from .. import (
     NotFoundError,
     Outcome,
     Registry,
+    Timeouts,
     ValidationError,
     default_registry,
 )
 from .._bulk import Call
 from .._converter import format_datetime
 from .._onboarding import check_expires_in
-from .._session import _Timeouts
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -261,29 +261,26 @@ async def invite(
     working = await _working_links(leaf, kind, names) if reuse else {}
 
     def operation(user_id: str) -> Call:
-        async def call(timeouts: _Timeouts) -> tuple[Any, int]:
+        async def call(timeouts: Timeouts) -> tuple[Any, int]:
             attempts = 0
             if missing:
                 for resource in resources:
                     try:
-                        _, made = await leaf._get(resource, user_id, timeouts)
+                        _, made = await leaf.credentials.get_counted(resource, user_id, timeouts)
                     except NotFoundError as exc:
                         attempts += exc.attempts
                         continue
                     return _CONNECTED, attempts + made
             if user_id in working:
                 return _Reused(working.pop(user_id)), attempts
-            built = links._build(
+            link, made = await links.create_counted(
+                timeouts,
                 user_id,
-                None if authentication else resources,
-                resources[0] if authentication else None,
-                None,
-                None,
-                None,
-                expires_in,
-                settings,
+                providers=None if authentication else resources,
+                provider=resources[0] if authentication else None,
+                expires_in=expires_in,
+                settings=settings,
             )
-            link, made = await links._send(built, timeouts)
             return link, attempts + made
 
         return Call(label, user_id, call)
