@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
@@ -119,7 +120,8 @@ def make_timeouts(total: float, connect: float) -> Timeouts:
     """
     total = _positive("timeout", total)
     connect = _positive("connect_timeout", connect)
-    return Timeouts(total, connect, aiohttp.ClientTimeout(total=total, sock_connect=connect))
+    # No `total` for aiohttp: the transport keeps it (see _Deadlines).
+    return Timeouts(total, connect, aiohttp.ClientTimeout(total=None, sock_connect=connect))
 
 
 class Transport:
@@ -162,6 +164,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._deadlines = _Deadlines()
         # Hooks are looked up once per type and kept for the transport's life.
         self._hooks: dict[Any, Callable[[Any, Any], Any]] = {}
         self._header_cache: dict[tuple[str | None, bool], CIMultiDict[str]] = {}
@@ -236,6 +239,7 @@ class Transport:
         authenticated: bool = True,
         idempotent: bool | None = None,
         label: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Send one logical request with auth, pacing and retries; return its 2xx answer.
 
@@ -253,6 +257,8 @@ class Transport:
             label: The URL as errors and log lines show it, where the real
                 one holds a capability (a Magic Link's id); by default the
                 URL without its query string.
+            headers: Headers of this request, over the usual ones (a form's
+                ``Content-Type``, a provider's ``Authorization: Basic``).
 
         Raises:
             LeafError: The request failed; see the exception tree.
@@ -267,30 +273,24 @@ class Transport:
         debug = log.isEnabledFor(logging.DEBUG)
         where = url if label is None else label
         pacer = self.pacer
+        deadlines = self._deadlines
+        # The common case, a fixed token and no headers of the call's own,
+        # reads the token without a coroutine; in a session of our own the
+        # token is already among the defaults.
+        fixed = authenticated and headers is None and self._fixed_token is not None
         # The state of retries, made only once an attempt is paced or fails:
         # a request answered 2xx at the first try never builds it.
         loop: _Loop | None = None
         attempt = 0
-        headers: CIMultiDict[str] | None
         while True:
             attempt += 1
-            if not authenticated:
-                token = None
-                headers = self._headers_for(None, data is not None)
-            elif self._fixed_token is not None:
-                # The common case: no coroutine, and in a session of our own
-                # the token is already among the defaults.
+            if fixed:
                 token = self._fixed_token
-                if self._owns_session:
-                    headers = None if data is None else _JSON_CONTENT
-                else:
-                    headers = self._headers_for(token, data is not None)
+                sent = self._fixed_headers(data is not None)
             else:
-                token = await self.auth.token()
-                headers = self._headers_for(token, data is not None)
+                token, sent = await self._auth_headers(authenticated, data is not None, headers)
             if pacer.engaged:
-                if loop is None:
-                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
+                loop = loop or _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 await loop.take_turn()
             else:
                 pacer.sent += 1
@@ -298,36 +298,50 @@ class Transport:
             if http is None:
                 http = self.http()
             started = time.perf_counter() if debug else 0.0
+            # The attempt's total timeout, kept by one timer for all requests
+            # (aiohttp's own would start and cancel a timer per request).
+            task = deadlines.watch(timeouts.total)
             # One HTTP attempt, inline: a helper coroutine here would add a
             # frame to every suspend and resume of every request.
             try:
-                async with http.request(
-                    method,
-                    target,
-                    data=data,
-                    headers=headers,
-                    timeout=timeouts.client,
-                    allow_redirects=False,
-                ) as response:
-                    # A declared length within the cap, and nothing to inflate:
-                    # one read() cannot go past it. Anything else is counted.
-                    length = response.content_length
-                    if (
-                        length is not None
-                        and length <= cap
-                        and hdrs.CONTENT_ENCODING not in response.headers
-                    ):
-                        body = await response.read()
-                    else:
-                        body = await read_capped(response, cap)
-                    answer: Answer = _new_tuple(
-                        Answer, (response.status, response.headers, body, attempt)
-                    )
+                try:
+                    async with http.request(
+                        method,
+                        target,
+                        data=data,
+                        headers=sent,
+                        timeout=timeouts.client,
+                        allow_redirects=False,
+                    ) as response:
+                        # A declared length within the cap, and nothing to inflate:
+                        # one read() cannot go past it. Anything else is counted.
+                        length = response.content_length
+                        if (
+                            length is not None
+                            and length <= cap
+                            and hdrs.CONTENT_ENCODING not in response.headers
+                        ):
+                            body = await response.read()
+                        else:
+                            body = await read_capped(response, cap)
+                        answer: Answer = _new_tuple(
+                            Answer, (response.status, response.headers, body, attempt)
+                        )
+                finally:
+                    deadlines.forget(task)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                if loop is None:
-                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
+                loop = loop or _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 step = loop.lost(exc, attempt)
+            except asyncio.CancelledError:
+                if not deadlines.expired(task):
+                    raise  # cancelled by the caller, not by the timeout
+                loop = loop or _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
+                step = loop.lost(TimeoutError(), attempt)
             else:
+                if deadlines.late:
+                    # Cancelled for its deadline, yet it ended: something in
+                    # aiohttp took the cancellation. Take it back too.
+                    deadlines.expired(task)
                 if debug:
                     _log_answer(method, where, answer, started)
                 if answer.status < 300:
@@ -335,14 +349,37 @@ class Transport:
                     if budget.short:
                         budget.succeeded()
                     return answer
-                if loop is None:
-                    loop = _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
+                loop = loop or _Loop(self, method, where, timeouts, secrets, reconcile, idempotent)
                 step = loop.answered(answer, token)
             if step is None:
                 continue
             found = await step
             if found is not None:
                 return found._replace(attempts=attempt)
+
+    def _fixed_headers(self, has_body: bool) -> CIMultiDict[str] | None:
+        # A fixed token: in a session of our own it is among the defaults.
+        if self._owns_session:
+            return None if not has_body else _JSON_CONTENT
+        return self._headers_for(self._fixed_token, has_body)
+
+    async def _auth_headers(
+        self, authenticated: bool, has_body: bool, extra: Mapping[str, str] | None
+    ) -> tuple[str | None, CIMultiDict[str] | None]:
+        """Return an attempt's token and headers, when they are not the fixed token's."""
+        token: str | None = None
+        if not authenticated:
+            sent: CIMultiDict[str] | None = self._headers_for(None, has_body)
+        elif self._fixed_token is not None:
+            token = self._fixed_token
+            sent = self._fixed_headers(has_body)
+        else:
+            token = await self.auth.token()
+            sent = self._headers_for(token, has_body)
+        if extra is not None:
+            sent = CIMultiDict(sent or ())
+            sent.update(extra)
+        return token, sent
 
     def _headers_for(self, token: str | None, has_body: bool) -> CIMultiDict[str]:
         """Return the request headers for a token, built once and reused.
@@ -543,6 +580,67 @@ class Transport:
         async for items in self.pages(url, cls, what, timeouts, params):
             found += items
         return found
+
+
+class _Deadlines:
+    """The total timeouts of the attempts in flight, kept by one timer for them all.
+
+    aiohttp's ``ClientTimeout(total=)`` starts and cancels a timer, and
+    builds a timer context, for every request: about 4 µs, the largest part
+    of what a request costs in aiohttp beyond the I/O. Here an attempt only
+    notes its deadline; one loop callback, due at the earliest deadline,
+    cancels the tasks whose attempt is past it, and the transport turns that
+    cancellation into a timeout. The callback only runs while the task waits
+    inside its attempt, so the cancellation always lands there.
+    """
+
+    __slots__ = ("_due", "_handle", "_watched", "late")
+
+    def __init__(self) -> None:
+        self._watched: dict[asyncio.Task[Any], float] = {}
+        self.late: set[asyncio.Task[Any]] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = math.inf
+
+    def watch(self, seconds: float) -> asyncio.Task[Any]:
+        """Note that the current task's attempt must end within ``seconds``; return the task."""
+        task = asyncio.current_task()
+        assert task is not None  # requests are awaited in a task
+        loop = task.get_loop()
+        deadline = loop.time() + seconds
+        self._watched[task] = deadline
+        if deadline < self._due:
+            # Rare: the timer is due later than this attempt's deadline.
+            if self._handle is not None:
+                self._handle.cancel()
+            self._due = deadline
+            self._handle = loop.call_at(deadline, self._expire, loop)
+        return task
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        """Take the task's attempt as ended."""
+        self._watched.pop(task, None)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Tell whether the task was cancelled for its deadline; take its cancellation back."""
+        if task not in self.late:
+            return False
+        self.late.discard(task)
+        task.uncancel()
+        return True
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        due = math.inf
+        for task, deadline in list(self._watched.items()):
+            if deadline <= now:
+                del self._watched[task]
+                self.late.add(task)
+                task.cancel()
+            elif deadline < due:
+                due = deadline
+        self._due = due
+        self._handle = None if due == math.inf else loop.call_at(due, self._expire, loop)
 
 
 class _Loop:
