@@ -29,6 +29,10 @@ from ._exceptions import (
     FieldError,
     LeafError,
     NotFoundError,
+    OAuthDeniedError,
+    OAuthError,
+    OAuthStateError,
+    OAuthUnavailableError,
     OutcomeUnknownError,
     PaginationError,
     PermissionDeniedError,
@@ -44,6 +48,7 @@ from ._exceptions import (
 from ._fields import MASK, is_secret, masked, wire
 from ._magic_links import LinkSettings, MagicLink
 from ._models import ClientEnvironment, CredentialEvent, CredentialRecord, CredentialStatus
+from ._oauth_spec import OAuthCall, OAuthContext, OAuthSpec, OAuthTokens
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry
 from ._resource import CreateField, CredentialResource
 from ._retry import RetryPolicy
@@ -72,7 +77,8 @@ if typing.TYPE_CHECKING:
     from ._app_keys import AppKeys
     from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
     from ._magic_links import MagicLinks
-    from ._offboard import OffboardStep, Offboarding
+    from ._oauth import OAuth, OAuthStart
+    from ._offboard import Offboarding, OffboardStep
     from ._receiver import (
         AlertReceiver,
         DeliveryStore,
@@ -129,6 +135,7 @@ if typing.TYPE_CHECKING:
         LindsayRecord,
         PanoramaCredentials,
         PanoramaRecord,
+        RavenAppKeys,
         RavenCredentials,
         RavenRecord,
         RavenSlingshotAppKeys,
@@ -163,6 +170,8 @@ _LAZY: dict[str, str] = {
     "ApiKeys": "._api_keys",
     "AppKeys": "._app_keys",
     "MagicLinks": "._magic_links",
+    "OAuth": "._oauth",
+    "OAuthStart": "._oauth",
     "OffboardStep": "._offboard",
     "Offboarding": "._offboard",
     "Webhooks": "._webhooks",
@@ -212,6 +221,7 @@ _LAZY: dict[str, str] = {
     "Progress": "._bulk",
     "RAVEN": ".providers",
     "RAVEN_SLINGSHOT": ".providers",
+    "RavenAppKeys": ".providers",
     "RavenCredentials": ".providers",
     "RavenRecord": ".providers",
     "RavenSlingshotAppKeys": ".providers",
@@ -331,6 +341,16 @@ __all__ = [
     "MagicLinks",
     "MemoryDeliveryStore",
     "NotFoundError",
+    "OAuth",
+    "OAuthCall",
+    "OAuthContext",
+    "OAuthDeniedError",
+    "OAuthError",
+    "OAuthSpec",
+    "OAuthStart",
+    "OAuthStateError",
+    "OAuthTokens",
+    "OAuthUnavailableError",
     "OffboardStep",
     "Offboarding",
     "Operation",
@@ -342,6 +362,7 @@ __all__ = [
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RavenAppKeys",
     "RavenCredentials",
     "RavenRecord",
     "RavenSlingshotAppKeys",

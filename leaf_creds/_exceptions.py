@@ -19,6 +19,10 @@ and cattrs exceptions never escape, ours chain them (``raise ... from exc``)::
     │   └── ResponseTooLargeError  ...a body longer than max_response_bytes
     ├── OutcomeUnknownError      a create whose outcome could not be established
     │   └── UnreadableCreateError    ...answered 2xx, its record unreadable (also a DecodeError)
+    ├── OAuthError               a grower's consent flow that cannot go on
+    │   ├── OAuthDeniedError       ...the grower (or the provider) declined
+    │   ├── OAuthStateError        ...a redirect that is not this flow's (its state)
+    │   └── OAuthUnavailableError  ...no documented flow for the provider
     ├── BulkStoppedError         a bulk job stopped early: no operation could succeed
     ├── ValidationError          bad input, raised before any request (also a ValueError)
     └── UnknownProviderError     no such provider in the registry (also a LookupError)
@@ -46,6 +50,10 @@ __all__ = [
     "FieldError",
     "LeafError",
     "NotFoundError",
+    "OAuthDeniedError",
+    "OAuthError",
+    "OAuthStateError",
+    "OAuthUnavailableError",
     "OutcomeUnknownError",
     "PaginationError",
     "PermissionDeniedError",
@@ -307,6 +315,38 @@ class UnreadableCreateError(OutcomeUnknownError, DecodeError):
         self.method = method
         self.url = url
         self.status = status
+
+
+class OAuthError(LeafError):
+    """A grower's consent flow cannot go on: nothing further was sent.
+
+    Its text never holds the redirect URL, the code, a verifier or a secret.
+
+    Attributes:
+        provider: The provider's slug.
+        error: The OAuth ``error`` code of the redirect, if it carried one.
+    """
+
+    def __init__(self, message: str, *, provider: str, error: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.error = error
+
+
+class OAuthDeniedError(OAuthError):
+    """The redirect carried an ``error`` (``access_denied``: the grower declined)."""
+
+
+class OAuthStateError(OAuthError):
+    """The redirect's ``state`` is missing or not the one sent: it is not this flow's.
+
+    Nothing is exchanged: a forged or replayed redirect must not attach
+    someone else's account to the Leaf user.
+    """
+
+
+class OAuthUnavailableError(OAuthError):
+    """leaf_creds has no consent flow for the provider; its text says what to use instead."""
 
 
 class BulkStoppedError(LeafError):

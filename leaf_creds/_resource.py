@@ -19,6 +19,7 @@ from ._converter import default_converter
 from ._exceptions import ValidationError
 from ._fields import is_secret
 from ._models import ClientEnvironment
+from ._oauth_spec import OAuthSpec
 from ._schema import CreateField, SchemaRules
 
 if TYPE_CHECKING:
@@ -130,12 +131,14 @@ class CredentialResource(Generic[S, R]):
             (:class:`AppKeySpec`), or ``None`` when Leaf takes none.
         link_name: Leaf's name for the provider in Magic Links (e.g.
             ``"JohnDeere"``), or ``None`` when Leaf offers no Magic Link.
+        oauth: How a grower's consent flow goes (:class:`OAuthSpec`, for
+            ``leaf.oauth``), or ``None`` when the provider has none.
 
     Raises:
         ValidationError: The slug is not lowercase words joined by ``-``, or
             the classes are not attrs classes, or the record lacks ``id`` or
-            ``status``, or ``app_key`` or
-            ``link_name`` is of the wrong kind.
+            ``status``, or ``app_key``, ``link_name`` or ``oauth`` is of
+            the wrong kind.
     """
 
     slug: str
@@ -144,6 +147,7 @@ class CredentialResource(Generic[S, R]):
     name: str = attrs.field(default="")
     app_key: AppKeySpec[Any] | None = attrs.field(default=None, kw_only=True)
     link_name: str | None = attrs.field(default=None, kw_only=True)
+    oauth: OAuthSpec[Any] | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         slug: object = self.slug
@@ -168,6 +172,8 @@ class CredentialResource(Generic[S, R]):
         link: object = self.link_name
         if link is not None and not (isinstance(link, str) and _LINK_NAME.fullmatch(link)):
             raise ValidationError(f"link_name must be a name like 'JohnDeere', got {link!r}")
+        if self.oauth is not None and not isinstance(self.oauth, OAuthSpec):
+            raise ValidationError(f"oauth must be an OAuthSpec, got {self.oauth!r}")
 
     def __repr__(self) -> str:
         return f"<CredentialResource {self.slug!r}>"

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._api_keys import ApiKeys
     from ._app_keys import AppKeys
     from ._magic_links import MagicLinks
+    from ._oauth import OAuth
     from ._offboard import Offboarding
     from ._webhooks import Webhooks
 
@@ -282,6 +283,13 @@ class LeafSession:
         from ._api_keys import ApiKeys
 
         return ApiKeys(self._transport)
+
+    @functools.cached_property
+    def oauth(self) -> OAuth:
+        """Growers' consent flows, to connect them yourself: :class:`~leaf_creds.OAuth`."""
+        from ._oauth import OAuth
+
+        return OAuth(self._transport, self._registry, self._credentials)
 
     async def offboard(
         self, user_id: str, *, delete_user: bool = False, dry_run: bool = False,

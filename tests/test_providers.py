@@ -232,8 +232,12 @@ class TestRegistry:
             assert getattr(module, camel + "Credentials") is resource.schema
             assert getattr(module, camel + "Record") is resource.record
             names = [name.upper(), camel + "Credentials", camel + "Record"]
-            if resource.app_key is not None:
-                assert getattr(module, camel + "AppKeys") is resource.app_key.schema
+            # The app keys: Leaf's app-key schema, and the consent flow's (the same one).
+            flow = resource.oauth.app if resource.oauth is not None else None
+            if resource.app_key is not None or flow is not None:
+                keys = getattr(module, camel + "AppKeys")
+                assert keys in {getattr(resource.app_key, "schema", None), flow}
+                assert flow in {None, keys}
                 names.append(camel + "AppKeys")
             assert sorted(names) == sorted(module.__all__)
 

@@ -29,7 +29,7 @@ from .farm_engage import FARM_ENGAGE, FarmEngageAppKeys, FarmEngageCredentials, 
 from .john_deere import JOHN_DEERE, JohnDeereAppKeys, JohnDeereCredentials, JohnDeereRecord
 from .lindsay import LINDSAY, LindsayAppKeys, LindsayCredentials, LindsayRecord
 from .panorama import PANORAMA, PanoramaCredentials, PanoramaRecord
-from .raven import RAVEN, RavenCredentials, RavenRecord
+from .raven import RAVEN, RavenAppKeys, RavenCredentials, RavenRecord
 from .raven_slingshot import (
     RAVEN_SLINGSHOT,
     RavenSlingshotAppKeys,
@@ -89,6 +89,7 @@ __all__ = [
     "LindsayRecord",
     "PanoramaCredentials",
     "PanoramaRecord",
+    "RavenAppKeys",
     "RavenCredentials",
     "RavenRecord",
     "RavenSlingshotAppKeys",

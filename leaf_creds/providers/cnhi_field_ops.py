@@ -8,6 +8,7 @@ from .._app_key_spec import AppKeySpec
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
 from .._resource import CredentialResource, to_client_environment
+from .cnhi import helper_flow
 
 __all__ = ["CNHI_FIELD_OPS", "CnhiFieldOpsAppKeys", "CnhiFieldOpsCredentials", "CnhiFieldOpsRecord"]
 
@@ -56,4 +57,6 @@ CNHI_FIELD_OPS = CredentialResource(
     name="CNHI FieldOps",
     app_key=AppKeySpec("CNHIFieldOps", CnhiFieldOpsAppKeys, per_environment=True),
     link_name="CNHIFieldOps",
+    # The same helper and bodies as CNHI's, under /fieldops (INF for the bodies).
+    oauth=helper_flow(CnhiFieldOpsAppKeys, CnhiFieldOpsCredentials, "/fieldops"),
 )

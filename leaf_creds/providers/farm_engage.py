@@ -14,6 +14,7 @@ import attrs
 from .._app_key_spec import AppKeySpec
 from .._fields import masked
 from .._models import CredentialRecord
+from .._oauth_spec import OAuthSpec
 from .._resource import CredentialResource
 from ._common import TokenMetadata
 
@@ -59,4 +60,8 @@ FARM_ENGAGE = CredentialResource(
     name="FarmEngage",
     app_key=AppKeySpec("FarmEngage", FarmEngageAppKeys),
     link_name=None,
+    oauth=OAuthSpec.undocumented(
+        "Leaf does not document FarmEngage's OAuth helper (its host and paths could not be "
+        "read), so leaf_creds cannot run its flow"
+    ),
 )

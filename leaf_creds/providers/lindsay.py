@@ -7,6 +7,7 @@ import attrs
 from .._app_key_spec import AppKeySpec
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._oauth_spec import OAuthCall, OAuthContext, OAuthSpec, OAuthTokens
 from .._resource import CredentialResource, to_client_environment
 from ._common import TokenMetadata
 
@@ -47,6 +48,50 @@ class LindsayAppKeys:
     client_secret: str = attrs.field(repr=masked)
 
 
+# Leaf's helper (onboarding.md §4.2), PKCE: step 1 answers `signInUrl` and
+# `codeVerifier`, which step 2 sends back with the whole redirect URL.
+HELPER = "https://oauth2-helper.withleaf.io"
+
+
+def _authorize(app: LindsayAppKeys, flow: OAuthContext) -> OAuthCall:
+    assert flow.environment is not None  # required by the spec
+    return OAuthCall(
+        url=HELPER + "/lindsay/url",
+        json={
+            "clientId": app.client_id,
+            "redirectUri": flow.redirect_url,
+            "environment": flow.environment.value,
+        },
+    )
+
+
+def _exchange(app: LindsayAppKeys, flow: OAuthContext) -> OAuthCall:
+    assert flow.environment is not None
+    return OAuthCall(
+        url=HELPER + "/lindsay/token",
+        json={
+            "clientId": app.client_id,
+            "clientSecret": app.client_secret,
+            "redirectUri": flow.redirect_url,
+            "responseUrl": flow.response_url,
+            "codeVerifier": flow.code_verifier,
+            "environment": flow.environment.value,
+        },
+    )
+
+
+def _credentials(
+    app: LindsayAppKeys, tokens: OAuthTokens, environment: ClientEnvironment | None
+) -> LindsayCredentials:
+    assert environment is not None
+    return LindsayCredentials(
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        refresh_token=tokens.refresh_token,
+        client_environment=environment,
+    )
+
+
 LINDSAY = CredentialResource(
     "lindsay",
     LindsayCredentials,
@@ -54,4 +99,12 @@ LINDSAY = CredentialResource(
     name="Lindsay",
     app_key=AppKeySpec("Lindsay", LindsayAppKeys),
     link_name=None,
+    oauth=OAuthSpec(
+        app=LindsayAppKeys,
+        authorize=_authorize,
+        exchange=_exchange,
+        credentials=_credentials,
+        hosts=(HELPER,),
+        environments=True,
+    ),
 )

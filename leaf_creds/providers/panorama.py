@@ -12,6 +12,7 @@ import attrs
 
 from .._fields import masked
 from .._models import ClientEnvironment, CredentialRecord
+from .._oauth_spec import OAuthSpec
 from .._resource import CredentialResource, to_client_environment
 
 __all__ = ["PANORAMA", "PanoramaCredentials", "PanoramaRecord"]
@@ -41,4 +42,14 @@ class PanoramaRecord(CredentialRecord):
     refresh_token: str | None = attrs.field(repr=masked, default=None)
 
 
-PANORAMA = CredentialResource("panorama", PanoramaCredentials, PanoramaRecord, name="Panorama")
+PANORAMA = CredentialResource(
+    "panorama",
+    PanoramaCredentials,
+    PanoramaRecord,
+    name="Panorama",
+    oauth=OAuthSpec.undocumented(
+        "Panorama connects through Leaf's one-click integration (POST /users/{id}/"
+        "one-click-integration/Panorama, then the grower authorizes in the Panorama Portal), "
+        "whose answer Leaf does not document, so leaf_creds does not run it"
+    ),
+)

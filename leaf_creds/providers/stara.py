@@ -8,6 +8,7 @@ from .._app_key_spec import AppKeySpec
 from .._exceptions import ValidationError
 from .._fields import masked
 from .._models import CredentialRecord
+from .._oauth_spec import OAuthSpec
 from .._resource import CredentialResource
 
 __all__ = ["STARA", "StaraAppKeys", "StaraCredentials", "StaraRecord"]
@@ -60,4 +61,8 @@ STARA = CredentialResource(
     name="Stara",
     app_key=AppKeySpec("Stara", StaraAppKeys),
     link_name="Stara",
+    oauth=OAuthSpec.undocumented(
+        "Stara has no OAuth consent flow: its telemetry API trades the grower's user and "
+        "password for tokens, and Leaf documents no helper for it"
+    ),
 )

@@ -6,7 +6,8 @@ import attrs
 
 from .._app_key_spec import AppKeySpec
 from .._fields import masked
-from .._models import CredentialRecord
+from .._models import ClientEnvironment, CredentialRecord
+from .._oauth_spec import OAuthCall, OAuthContext, OAuthSpec, OAuthTokens
 from .._resource import CredentialResource
 from ._common import TokenMetadata
 
@@ -42,6 +43,48 @@ class TrimbleAppKeys:
     client_secret: str = attrs.field(repr=masked)
 
 
+# Leaf's helper (onboarding.md §4.2). Its two sources spell the bodies
+# differently: the newer docs' keys are sent, and the Postman collection's
+# other spelling of the same values alongside (INF: the helper ignores keys
+# it does not read). The redirect URL must match the registered one exactly.
+HELPER = "https://trimble-oauth2-helper.withleaf.io"
+
+
+def _authorize(app: TrimbleAppKeys, flow: OAuthContext) -> OAuthCall:
+    return OAuthCall(
+        url=HELPER + "/get_url",
+        json={
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "client_redirect_url": flow.redirect_url,
+            "application_name": app.application_name,
+        },
+    )
+
+
+def _exchange(app: TrimbleAppKeys, flow: OAuthContext) -> OAuthCall:
+    return OAuthCall(
+        url=HELPER + "/get_token",
+        json={
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "code": flow.code,
+            "client_redirect_url": flow.redirect_url,
+            "redirect_url": flow.redirect_url,
+        },
+    )
+
+
+def _credentials(
+    app: TrimbleAppKeys, tokens: OAuthTokens, environment: ClientEnvironment | None
+) -> TrimbleCredentials:
+    return TrimbleCredentials(
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        refresh_token=tokens.refresh_token,
+    )
+
+
 TRIMBLE = CredentialResource(
     "trimble",
     TrimbleCredentials,
@@ -49,4 +92,11 @@ TRIMBLE = CredentialResource(
     name="Trimble",
     app_key=AppKeySpec("Trimble", TrimbleAppKeys),
     link_name="Trimble",
+    oauth=OAuthSpec(
+        app=TrimbleAppKeys,
+        authorize=_authorize,
+        exchange=_exchange,
+        credentials=_credentials,
+        hosts=(HELPER,),
+    ),
 )
