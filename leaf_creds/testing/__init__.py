@@ -11,6 +11,7 @@ as the ``leaf_fake`` fixture, and a session connected to it as
 from __future__ import annotations
 
 from ._faults import Drop, Fault, Faults
+from ._oauth import FakeOAuth
 from ._onboarding import FakeOnboarding
 from ._ratelimit import RateLimit
 from ._serve import serve
@@ -24,6 +25,7 @@ __all__ = [
     "Drop",
     "FakeAlerts",
     "FakeLeaf",
+    "FakeOAuth",
     "FakeOnboarding",
     "FakeUser",
     "Fault",

@@ -103,6 +103,10 @@ class FakeCredentials:
         self._state = state
         self._alerts = alerts
         self._clock = clock
+        # More of the provider's checks after a create: each returns the
+        # status it gives the new credential, or None (the fake's OAuth says
+        # MISSING_PERMISSION of a grower who shared no organization).
+        self.checks: list[Callable[[str, Mapping[str, Any]], str | None]] = []
 
     # -- set-up and inspection -----------------------------------------------
 
@@ -184,6 +188,12 @@ class FakeCredentials:
         if refused:
             self._state.log_provider_refusal(user_id, slug, refused)
             self.set_status(user_id, slug, CredentialStatus.UNAUTHENTICATED)
+            return
+        for check in self.checks:
+            status = check(slug, body)
+            if status is not None:
+                self.set_status(user_id, slug, status)
+                return
 
     # -- HTTP ----------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from ._credentials import FakeCredentials
 from ._faults import Faults, answer_with, drop_connection
 from ._link_page import FakeLinkPage
 from ._magic_links import FakeMagicLinks
+from ._oauth import CONSENT_PATH, HOSTS_PATH, FakeOAuth
 from ._onboarding import FakeOnboarding, onboarding_routes
 from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed
@@ -121,6 +122,9 @@ class FakeLeaf:
         self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
         """The Alerts service: registered webhooks and the deliveries to them."""
         self._credentials = FakeCredentials(self._state, self.alerts, self.now)
+        self.oauth = FakeOAuth(lambda: self.url, self._label)
+        """The providers' consent flows (apps, pages, codes); ``oauth.hosts`` for a session."""
+        self._credentials.checks.append(self.oauth.status_of)
         app_keys = FakeAppKeys(self.now)
         links = FakeMagicLinks(self._state, self.now, lambda: self.url)
         api_keys = FakeApiKeys(self._state, self.now)
@@ -142,6 +146,8 @@ class FakeLeaf:
         # Tried in order; the last answers 401 before 404 under User Management.
         self._routes = (
             Route(LOGIN_PATH, self._auth.login, token=False),
+            Route(HOSTS_PATH, self.oauth.answer, token=False, bare=False),
+            Route(CONSENT_PATH, self.oauth.consent, token=False, bare=False),
             Route(ALERTS_PREFIX, partial(answer_webhooks, self.alerts)),
             *onboarding_routes(app_keys, links, api_keys, page),
             Route(USERS_PATH, FakeUsers(self._state, self._credentials).answer),
@@ -216,6 +222,10 @@ class FakeLeaf:
     def registry(self) -> Registry:
         """The providers whose credential endpoints the fake serves."""
         return self._state.registry
+
+    def _label(self, slug: str) -> str:
+        resource = self._state.registry.get(slug) if slug in self._state.registry else None
+        return resource.name if resource is not None else slug
 
     # -- time and tokens -----------------------------------------------------
 
@@ -372,6 +382,7 @@ class FakeLeaf:
         self._state.reset()
         self.alerts.reset()
         self.onboarding.reset()
+        self.oauth.reset()
         self.faults.clear()
         self._log.clear()
         self._clock_offset = 0.0
