@@ -74,6 +74,8 @@ log = logging.getLogger("leaf_creds")
 T = TypeVar("T")
 
 _JSON_CONTENT: Final = CIMultiDict({"Content-Type": "application/json"})
+# parse_json's first step (see _http), run inline on every answer.
+_decode_text: Final = json.JSONDecoder().decode
 
 
 class Answer(NamedTuple):
@@ -474,7 +476,12 @@ class Transport:
         Raises:
             DecodeError: The body is not a JSON object that fits ``cls``.
         """
-        data = parse_json(answer.body, method=method, url=url, status=answer.status)
+        body = answer.body
+        try:
+            # parse_json's first step, inline: this runs on every answer.
+            data = _decode_text(body.decode())
+        except (ValueError, RecursionError):
+            data = parse_json(body, method=method, url=url, status=answer.status)
         if type(data) is not dict:
             raise DecodeError(
                 f"{answer.status} from {method} {url}: expected a JSON object",
