@@ -82,3 +82,43 @@ async def consent(url: str, *, decision: str = "grant", share: bool = True) -> s
         ) as answer:
             assert 302 == answer.status, await answer.text()
             return answer.headers["Location"]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Keep the browser on 127.0.0.1: no updates, sync, metrics or first-run calls home.
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",  # CI runs as root
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--disable-extensions",
+)
+
+
+def consent_in_chromium(url: str, *, share: bool = True) -> str:
+    """Open a consent page in headless chromium, allow; return the listener's result status."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in CHROMIUM_ARGS:
+        options.add_argument(argument)
+    # An explicit driver path: selenium never looks for (or downloads) a driver itself.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.implicitly_wait(30)  # a bound on each page load, not a timed assertion
+        driver.get(url)
+        if not share:
+            driver.find_element(By.ID, "share-organizations").click()
+        driver.find_element(By.ID, "grant").click()
+        return driver.find_element(By.ID, "result").get_attribute("data-status") or ""
+    finally:
+        driver.quit()

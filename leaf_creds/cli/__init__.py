@@ -28,10 +28,12 @@ from . import (
     _app_keys,
     _apply,
     _audit,
+    _connect,
     _credential,
     _demo,
     _fake_server,
     _invite,
+    _offboard,
     _providers,
 )
 from ._common import (
@@ -58,6 +60,8 @@ _COMMANDS = (
     _alerts,
     _app_keys,
     _invite,
+    _connect,
+    _offboard,
 )
 
 
