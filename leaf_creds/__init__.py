@@ -76,9 +76,27 @@ if typing.TYPE_CHECKING:
     from ._api_keys import ApiKeys
     from ._app_keys import AppKeys
     from ._bulk import Create, Delete, Events, Get, Operation, Outcome, Progress, Replace
+    from ._configurations import (
+        Configuration,
+        ConfigurationChanges,
+        Configurations,
+        OrganizationDataSync,
+    )
+    from ._diagnose import CredentialDiagnosis, Diagnosis
+    from ._failed_calls import FailedCall
+    from ._integrations import Integrations, IntegrationSummary
     from ._magic_links import MagicLinks
     from ._oauth import OAuth, OAuthStart
     from ._offboard import Offboarding, OffboardStep
+    from ._organizations import (
+        ConnectedOrganization,
+        Organization,
+        OrganizationAccess,
+        OrganizationConnections,
+        Organizations,
+        OrganizationStatus,
+    )
+    from ._owners import CredentialOwner, CredentialOwners
     from ._receiver import (
         AlertReceiver,
         DeliveryStore,
@@ -87,7 +105,8 @@ if typing.TYPE_CHECKING:
         aiohttp_handler,
     )
     from ._users import LeafUser
-    from ._webhooks import Webhooks
+    from ._verdicts import CredentialFacts, Verdict, VerdictCode
+    from ._webhooks import SecretRotation, Webhooks
     from .providers import (
         AG_LEADER,
         AGRIMATICS,
@@ -252,6 +271,27 @@ _LAZY: dict[str, str] = {
     "parse_alert": "._alerts",
     "sign": "._alerts",
     "verify_signature": "._alerts",
+    "ConnectedOrganization": "._organizations",
+    "Organization": "._organizations",
+    "OrganizationAccess": "._organizations",
+    "OrganizationConnections": "._organizations",
+    "OrganizationStatus": "._organizations",
+    "Organizations": "._organizations",
+    "Configuration": "._configurations",
+    "ConfigurationChanges": "._configurations",
+    "Configurations": "._configurations",
+    "OrganizationDataSync": "._configurations",
+    "IntegrationSummary": "._integrations",
+    "Integrations": "._integrations",
+    "FailedCall": "._failed_calls",
+    "SecretRotation": "._webhooks",
+    "CredentialOwner": "._owners",
+    "CredentialOwners": "._owners",
+    "CredentialDiagnosis": "._diagnose",
+    "Diagnosis": "._diagnose",
+    "CredentialFacts": "._verdicts",
+    "Verdict": "._verdicts",
+    "VerdictCode": "._verdicts",
 }
 
 __all__ = [
@@ -309,11 +349,19 @@ __all__ = [
     "CnhiFieldOpsCredentials",
     "CnhiFieldOpsRecord",
     "CnhiRecord",
+    "Configuration",
+    "ConfigurationChanges",
+    "Configurations",
     "ConflictError",
+    "ConnectedOrganization",
     "Create",
     "CreateField",
     "CredentialAlert",
+    "CredentialDiagnosis",
     "CredentialEvent",
+    "CredentialFacts",
+    "CredentialOwner",
+    "CredentialOwners",
     "CredentialRecord",
     "CredentialResource",
     "CredentialStatus",
@@ -321,12 +369,16 @@ __all__ = [
     "DecodeError",
     "Delete",
     "DeliveryStore",
+    "Diagnosis",
     "Events",
+    "FailedCall",
     "FarmEngageAppKeys",
     "FarmEngageCredentials",
     "FarmEngageRecord",
     "FieldError",
     "Get",
+    "IntegrationSummary",
+    "Integrations",
     "JohnDeereAppKeys",
     "JohnDeereCredentials",
     "JohnDeereRecord",
@@ -354,6 +406,12 @@ __all__ = [
     "OffboardStep",
     "Offboarding",
     "Operation",
+    "Organization",
+    "OrganizationAccess",
+    "OrganizationConnections",
+    "OrganizationDataSync",
+    "OrganizationStatus",
+    "Organizations",
     "Outcome",
     "OutcomeUnknownError",
     "PaginationError",
@@ -374,6 +432,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "SecretRotation",
     "SenteraCredentials",
     "SenteraRecord",
     "ServerError",
@@ -394,6 +453,8 @@ __all__ = [
     "ValidationError",
     "ValleyCredentials",
     "ValleyRecord",
+    "Verdict",
+    "VerdictCode",
     "Webhook",
     "WebhookConfirmation",
     "Webhooks",
@@ -408,7 +469,6 @@ __all__ = [
     "verify_signature",
     "wire",
 ]
-
 
 
 # Hidden from type checkers: a module __getattr__ would make mypy accept any

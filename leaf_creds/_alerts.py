@@ -243,7 +243,8 @@ class CredentialAlert:
 
     Attributes:
         type: ``credentialsUnauthenticated`` or ``credentialsLimitedPermission``.
-        provider: The provider, as Leaf names it in the alert.
+        provider: The provider, as Leaf names it in the alert; our slug
+            (``"john-deere"``) once enriched (``AlertReceiver(enrich=...)``).
         credential_id: The credential's id (``credentialId``).
         status: Its new status.
         timestamp: When Leaf noticed, as an aware UTC datetime.
@@ -252,6 +253,9 @@ class CredentialAlert:
             in Leaf's docs, though any JSON (an object too) is kept as it
             came; values under secret-looking keys print as ``'***'``.
         raw: The whole JSON object, with any field not listed here.
+        leaf_user_id: The Leaf user the credential belongs to. Leaf's alert
+            does not carry it: ``leaf.credential_owners.enrich`` fills it in
+            (None when no user was found).
     """
 
     type: str
@@ -262,6 +266,7 @@ class CredentialAlert:
     message: str | None = None
     credential: Any = attrs.field(default=None, repr=_credential_repr, hash=False)
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=_keys_repr, hash=False)
+    leaf_user_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
@@ -50,6 +50,7 @@ from ._alerts import (
     verify_signature,
 )
 from ._exceptions import ValidationError
+from ._failed_calls import FailedCall
 
 if TYPE_CHECKING:
     # aiohttp.web is heavy; only an app that mounts the handler pays for it.
@@ -60,6 +61,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_READ_TIMEOUT",
     "AlertCallback",
+    "AlertEnricher",
     "AlertReceiver",
     "DeliveryStore",
     "MemoryDeliveryStore",
@@ -81,6 +83,7 @@ DEFAULT_READ_TIMEOUT: Final = 10.0
 _CHUNK = 16 * 1024
 
 AlertCallback = Callable[[Alert], Awaitable[object]]
+AlertEnricher = Callable[[Alert], Awaitable[Alert]]
 
 log = logging.getLogger("leaf_creds.alerts")
 
@@ -196,10 +199,21 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_secret(secret: object) -> str | bytes:
-    if not isinstance(secret, str | bytes) or not secret:
-        raise ValidationError("secret must be a non-empty string")
-    return secret
+def _check_secrets(secret: object) -> tuple[str | bytes, ...]:
+    # One secret, or several while a rotation is under way (any one verifies).
+    listed = [secret] if isinstance(secret, str | bytes) else secret
+    if not isinstance(listed, Iterable) or isinstance(listed, Mapping):
+        raise ValidationError("secret must be a non-empty string, or a list of them")
+    secrets = tuple(listed)
+    if not secrets or not all(isinstance(s, str | bytes) and s for s in secrets):
+        raise ValidationError("secret must be a non-empty string, or a list of them")
+    return secrets
+
+
+def _check_enrich(enrich: object) -> AlertEnricher | None:
+    if enrich is not None and not callable(enrich):
+        raise ValidationError("enrich must be an async callable taking and returning an alert")
+    return enrich
 
 
 def _check_callback(callback: object) -> AlertCallback:
@@ -265,7 +279,9 @@ class AlertReceiver:
     the callback idempotent as well: two workers may get twins at once).
 
     Args:
-        secret: The webhook's secret.
+        secret: The webhook's secret; or a list of secrets, any of which
+            verifies a delivery (while the webhook's secret is rotated:
+            the old one and the new one).
         callback: An async callable run once per alert, with a
             :class:`CredentialAlert` or an :class:`UnknownAlert` (and a
             :class:`WebhookConfirmation` if ``confirmations`` is true).
@@ -285,6 +301,10 @@ class AlertReceiver:
         read_timeout: Seconds the whole body may take to arrive, for the
             framework that reads it (:func:`aiohttp_handler` answers 408
             past it); :attr:`read_timeout` tells it to a wrapper of your own.
+        enrich: An async callable that each alert goes through before the
+            callback, e.g. ``leaf.credential_owners.enrich``, which fills a
+            credential alert's ``leaf_user_id`` and ``provider``. When it
+            raises, the delivery is answered 500 (Leaf retries it).
 
     Raises:
         ValidationError: An option is invalid.
@@ -292,7 +312,7 @@ class AlertReceiver:
 
     def __init__(
         self,
-        secret: str | bytes,
+        secret: str | bytes | Sequence[str | bytes],
         callback: AlertCallback,
         *,
         max_body: int = DEFAULT_MAX_BODY,
@@ -302,9 +322,11 @@ class AlertReceiver:
         store: DeliveryStore | None = None,
         max_age: float | timedelta | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        enrich: AlertEnricher | None = None,
     ) -> None:
-        self._secret = _check_secret(secret)
+        self._secrets = _check_secrets(secret)
         self._callback = _check_callback(callback)
+        self._enrich = _check_enrich(enrich)
         self._max_body = _check_size("max_body", max_body)
         dedupe_size = _check_size("dedupe_size", dedupe_size)
         self._confirmations = confirmations
@@ -346,13 +368,53 @@ class AlertReceiver:
         if len(body) > self._max_body:
             return _TOO_LARGE
         signature = _header(headers, SIGNATURE_HEADER)
-        if not verify_signature(body, self._secret, signature):
+        if not any(verify_signature(body, secret, signature) for secret in self._secrets):
             log.warning(
                 "refused a delivery with %s %s",
                 "no" if signature is None else "a wrong",
                 SIGNATURE_HEADER,
             )
             return _BAD_SIGNATURE
+        return await self._verified(body, replayed=False)
+
+    async def replay(self, call: FailedCall | bytes) -> ReceiverResponse:
+        """Run the callback on an alert Leaf failed to deliver, unless it was handled already.
+
+        The alert goes through the same de-duplication as a live delivery:
+        one handled since (a later retry of Leaf's got through, or an earlier
+        replay) answers ``duplicate`` and the callback does not run. There
+        is no signature to check: a failed call is read from Leaf with your
+        token, not signed again. ``max_age`` does not refuse a replay (an
+        alert missed for longer is the point of replaying it); but the store
+        forgets a handled alert ``max_age`` after its date, so an alert
+        older than that may run the callback a second time.
+
+        Args:
+            call: A :class:`FailedCall` from ``leaf.webhooks.failed_calls()``,
+                or the raw body of one (its ``requestBody``).
+
+        Returns:
+            What a live delivery would have been answered: ``accepted``,
+            ``duplicate``, ``confirmed``, 400 for a body that is not a JSON
+            object, 413 past ``max_body``, 500 when the callback raised.
+
+        Raises:
+            ValidationError: ``call`` is neither a failed call nor bytes.
+        """
+        if isinstance(call, FailedCall):
+            body = call.body
+        elif isinstance(call, bytes | bytearray):
+            body = bytes(call)
+        else:
+            raise ValidationError(
+                f"replay() takes a FailedCall or its body as bytes, got {type(call).__name__}"
+            )
+        if len(body) > self._max_body:
+            return _TOO_LARGE
+        return await self._verified(body, replayed=True)
+
+    async def _verified(self, body: bytes, *, replayed: bool) -> ReceiverResponse:
+        """Answer a delivery whose signature was checked (or that Leaf handed over)."""
         try:
             alert = parse_alert(body, converter=self._converter)
         except ValidationError:
@@ -363,7 +425,10 @@ class AlertReceiver:
         ttl: float | None = None
         if self._max_age is not None and (dated := _dated(alert)) is not None:
             age = (datetime.now(UTC) - dated).total_seconds()
-            if abs(age) > self._max_age:
+            if replayed:
+                # Not refused; remembered a while, so a second replay is a duplicate.
+                ttl = max(self._max_age - age, self._max_age)
+            elif abs(age) > self._max_age:
                 log.warning(
                     "refused %s dated %s, %s than max_age: a replay?",
                     _describe(alert),
@@ -371,8 +436,9 @@ class AlertReceiver:
                     "older" if age > 0 else "further in the future",
                 )
                 return _STALE
-            # Past this it is refused as too old: the store may forget it.
-            ttl = self._max_age - age
+            else:
+                # Past this it is refused as too old: the store may forget it.
+                ttl = self._max_age - age
         key = delivery_key(alert, body)
         if key is None:
             return _CONFIRMED if await self._run(alert) else _FAILED
@@ -403,6 +469,8 @@ class AlertReceiver:
 
     async def _run(self, alert: Alert) -> bool:
         try:
+            if self._enrich is not None:
+                alert = await self._enrich(alert)
             await self._callback(alert)
         except Exception:
             log.exception(
@@ -433,7 +501,7 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
 
 
 def aiohttp_handler(
-    secret: str | bytes,
+    secret: str | bytes | Sequence[str | bytes],
     callback: AlertCallback,
     *,
     max_body: int = DEFAULT_MAX_BODY,
@@ -443,6 +511,7 @@ def aiohttp_handler(
     store: DeliveryStore | None = None,
     max_age: float | timedelta | None = None,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    enrich: AlertEnricher | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Return an ``aiohttp.web`` handler that receives Leaf's alerts::
 
@@ -454,10 +523,10 @@ def aiohttp_handler(
     peer that hangs up mid-body gets no answer and one DEBUG log line.
 
     Args:
-        secret: The webhook's secret.
+        secret: The webhook's secret, or a list of secrets any of which verifies.
         callback: The async callable run once per alert.
         max_body, dedupe_size, confirmations, converter, store, max_age,
-            read_timeout: As for :class:`AlertReceiver`.
+            read_timeout, enrich: As for :class:`AlertReceiver`.
 
     Raises:
         ValidationError: An option is invalid.
@@ -474,6 +543,7 @@ def aiohttp_handler(
         store=store,
         max_age=max_age,
         read_timeout=read_timeout,
+        enrich=enrich,
     )
 
     async def receive_leaf_alert(request: web.Request) -> web.StreamResponse:

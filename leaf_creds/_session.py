@@ -38,9 +38,14 @@ if TYPE_CHECKING:
     from ._alerts import Webhook
     from ._api_keys import ApiKeys
     from ._app_keys import AppKeys
+    from ._configurations import Configurations
+    from ._diagnose import Diagnosis
+    from ._integrations import Integrations
     from ._magic_links import MagicLinks
     from ._oauth import OAuth
     from ._offboard import Offboarding
+    from ._organizations import Organizations
+    from ._owners import CredentialOwners
     from ._webhooks import Webhooks
 
 __all__ = ["DEFAULT_BASE_URL", "LOGIN_PATH", "USER_MANAGEMENT", "LeafSession"]
@@ -154,7 +159,16 @@ class LeafSession:
             max_response_bytes=self._max_response_bytes,
             user_agent=f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
         )
-        self._credentials = Credentials(self._transport, self._registry)
+        self._credentials = credentials = Credentials(self._transport, self._registry)
+        # The four operations are the credentials resource's own methods,
+        # bound on the instance: the hot path pays no wrapper frame. The
+        # methods of the class below document them and carry their overloads.
+        vars(self).update(
+            get=credentials.get,
+            create=credentials.create,
+            delete=credentials.delete,
+            events=credentials.events,
+        )
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -222,22 +236,6 @@ class LeafSession:
     def _pacer(self) -> Pacer:
         return self._transport.pacer
 
-    # TEMPORARY: what cli/_audit.py and cli/_invite.py still reach for, until
-    # they move to the public API in the CLI's split.
-    @property
-    def _user_management(self) -> str:
-        return self._transport.user_management
-
-    @property
-    def _timeouts(self) -> Timeouts:
-        return self._transport.timeouts
-
-    async def _request(self, method: str, url: str, timeouts: Timeouts) -> Any:
-        return await self._transport.request(method, url, timeouts)
-
-    async def _get(self, resource: Any, user_id: str, timeouts: Timeouts) -> Any:
-        return await self._credentials.get_counted(resource, user_id, timeouts)
-
     # -- Leaf's services: small resources over the one transport -----------
 
     @property
@@ -290,6 +288,52 @@ class LeafSession:
         from ._oauth import OAuth
 
         return OAuth(self._transport, self._registry, self._credentials)
+
+    @functools.cached_property
+    def organizations(self) -> Organizations:
+        """Growers' John Deere and Trimble organizations: :class:`~leaf_creds.Organizations`."""
+        from ._organizations import Organizations
+
+        return Organizations(self._transport, self._registry)
+
+    @functools.cached_property
+    def configurations(self) -> Configurations:
+        """The owner's and users' configurations: :class:`~leaf_creds.Configurations`."""
+        from ._configurations import Configurations
+
+        return Configurations(self._transport)
+
+    @functools.cached_property
+    def integrations(self) -> Integrations:
+        """What Leaf synced per user and provider: :class:`~leaf_creds.Integrations`."""
+        from ._integrations import Integrations
+
+        return Integrations(self._transport, self._registry)
+
+    @functools.cached_property
+    def credential_owners(self) -> CredentialOwners:
+        """Credential ids mapped to user and provider: :class:`~leaf_creds.CredentialOwners`."""
+        from ._owners import CredentialOwners
+
+        return CredentialOwners(self.users, self._registry)
+
+    async def diagnose(
+        self,
+        user_id: str,
+        provider: str | CredentialResource[Any, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> Diagnosis:
+        """Judge each credential of a Leaf user, with its next step: ``_diagnose.diagnose``."""
+        from ._diagnose import diagnose
+
+        return await diagnose(
+            users=self.users, registry=self._registry, credentials=self._credentials,
+            organizations=self.organizations, configurations=self.configurations,
+            integrations=self.integrations, owners=self.credential_owners, user_id=user_id,
+            provider=provider, timeout=timeout, connect_timeout=connect_timeout,
+        )  # fmt: skip
 
     async def offboard(
         self, user_id: str, *, delete_user: bool = False, dry_run: bool = False,
@@ -349,18 +393,7 @@ class LeafSession:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> RecordLike:
-        """Return a Leaf user's credential for a provider.
-
-        Args:
-            provider: The provider's slug or resource.
-            user_id: The Leaf user's id.
-            timeout: Seconds one attempt may take, for this call.
-            connect_timeout: Seconds to open a new connection, for this call.
-
-        Raises:
-            NotFoundError: The user has no such credential, or no such user.
-            LeafError: Any other failure; see the exception tree.
-        """
+        """Return a Leaf user's credential for a provider: :meth:`Credentials.get`."""
         record: RecordLike = await self._credentials.get(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
         )
@@ -395,29 +428,7 @@ class LeafSession:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> RecordLike:
-        """Attach credentials for a provider to a Leaf user.
-
-        Args:
-            provider: The provider's slug or resource.
-            user_id: The Leaf user's id.
-            credentials: The provider's schema instance, or its camelCase
-                JSON body as a mapping.
-            timeout: Seconds one attempt may take, for this call.
-            connect_timeout: Seconds to open a new connection, for this call.
-
-        Returns:
-            The stored credential, as Leaf answered it.
-
-        Raises:
-            ValidationError: The input is invalid; nothing was sent.
-            ConflictError: The user already has a credential for the provider.
-            OutcomeUnknownError: The create may have been applied and a GET
-                could not tell.
-            UnreadableCreateError: Leaf answered 2xx, so the create was
-                applied or may have been, but neither the answer nor a GET
-                gave its record (an ``OutcomeUnknownError``).
-            LeafError: Any other failure; see the exception tree.
-        """
+        """Attach credentials for a provider to a Leaf user: :meth:`Credentials.create`."""
         record: RecordLike = await self._credentials.create(
             provider, user_id, credentials, timeout=timeout, connect_timeout=connect_timeout
         )
@@ -431,12 +442,7 @@ class LeafSession:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> None:
-        """Detach a provider's credential from a Leaf user.
-
-        Raises:
-            NotFoundError: There was no such credential to delete.
-            LeafError: Any other failure; see the exception tree.
-        """
+        """Detach a provider's credential from a Leaf user: :meth:`Credentials.delete`."""
         await self._credentials.delete(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
         )
@@ -449,14 +455,7 @@ class LeafSession:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> list[CredentialEvent]:
-        """Return the troubleshooting log of a Leaf user's credential.
-
-        Leaf keeps 30 days of events and drops them with the credential.
-
-        Raises:
-            NotFoundError: No such credential or user.
-            LeafError: Any other failure; see the exception tree.
-        """
+        """Return the troubleshooting log of a credential: :meth:`Credentials.events`."""
         return await self._credentials.events(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
         )
