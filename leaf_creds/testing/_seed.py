@@ -14,7 +14,13 @@ Each user takes Leaf's user fields (``id``, ``name``, ``email``, ``phone``,
 ``address``, ``externalId``; all optional, a UUID id is made up when none is
 given), ``credentials`` maps a provider slug to its camelCase create body,
 and ``statuses`` sets a credential's status afterwards, as Leaf does in the
-background. The whole document is checked before anything is added.
+background. Three more keys set what ``leaf.diagnose`` reads:
+``okFor`` maps a slug to the seconds the credential has already been ``OK``
+(its ``createdTime`` moved back, so that Leaf has synced it once past
+``fake.integrations.sync_delay``), ``organizations`` maps ``john-deere`` or
+``trimble`` to its organizations (``[{"id", "name", "status", "shared"}]``,
+see ``FakeOrganizations.set``), and ``configuration`` is the user's own
+configuration keys. The whole document is checked before anything is added.
 
 Seeding works on the fake's state and its credentials service, as the
 fake's own set-up methods do; the server calls it, never the other way.
@@ -24,11 +30,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from leaf_creds import UnknownProviderError, ValidationError
 
+from .._converter import format_datetime
+from ._configurations import FakeConfigurations
 from ._credentials import FakeCredentials
+from ._organizations import ORGANIZATION_PROVIDERS, FakeOrganizations, check_organizations
 from ._state import State
 from ._user_index import FakeUser
 
@@ -36,7 +46,7 @@ __all__ = ["generated_user_id", "load_seed", "seed_users"]
 
 _USER_KEYS = {"id": "id", "name": "name", "email": "email", "phone": "phone",
               "address": "address", "externalId": "external_id"}  # fmt: skip
-_EXTRA_KEYS = ("credentials", "statuses")
+_EXTRA_KEYS = ("credentials", "statuses", "okFor", "organizations", "configuration")
 # Generated users get ids derived from their number, so that a restarted
 # fake-server --users N holds the very same users.
 _NAMESPACE = uuid.UUID("6f1c5a52-4b0e-4a4e-9d6a-2f6c1e0b7a11")
@@ -69,8 +79,15 @@ def seed_users(add_user: Callable[..., FakeUser], count: int) -> list[FakeUser]:
     ]
 
 
-def load_seed(state: State, credentials: FakeCredentials, document: Any) -> list[FakeUser]:
-    """Add the users, credentials and statuses of a seed document.
+def load_seed(
+    state: State,
+    credentials: FakeCredentials,
+    document: Any,
+    *,
+    organizations: FakeOrganizations | None = None,
+    configurations: FakeConfigurations | None = None,
+) -> list[FakeUser]:
+    """Add the users, credentials, statuses, organizations and configurations of a seed.
 
     Raises:
         ValidationError: The document does not fit the format, names an
@@ -86,6 +103,15 @@ def load_seed(state: State, credentials: FakeCredentials, document: Any) -> list
             credentials.add(user.id, slug, body)
         for slug, status in entry.get("statuses", {}).items():
             credentials.set_status(user.id, slug, status)
+        for slug, seconds in entry.get("okFor", {}).items():
+            record = state.credential(user.id, slug)
+            created = datetime.fromisoformat(record["createdTime"]) - timedelta(seconds=seconds)
+            record["createdTime"] = format_datetime(created)
+        if organizations is not None:
+            for slug, orgs in entry.get("organizations", {}).items():
+                organizations.set(user.id, slug, orgs)
+        if configurations is not None and entry.get("configuration"):
+            configurations.set(user.id, entry["configuration"])
         added.append(user)
     return added
 
@@ -145,6 +171,37 @@ def _check_attached(state: State, entry: Mapping[str, Any], where: str) -> list[
                 errors.append(f"must be a status string @ {where}.statuses.{slug}")
             elif not isinstance(credentials, Mapping) or slug not in credentials:
                 errors.append(f"no {slug} credential to set the status of @ {where}.statuses")
+    return errors + _check_diagnosed(entry, credentials, where)
+
+
+def _check_diagnosed(entry: Mapping[str, Any], credentials: Any, where: str) -> list[str]:
+    """Check a seeded user's ``okFor``, ``organizations`` and ``configuration``."""
+    errors: list[str] = []
+    held = credentials if isinstance(credentials, Mapping) else {}
+    ok_for = entry.get("okFor", {})
+    if not isinstance(ok_for, Mapping):
+        errors.append(f"must be a JSON object of provider slugs @ {where}.okFor")
+    else:
+        for slug, seconds in ok_for.items():
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                errors.append(f"must be a number of seconds @ {where}.okFor.{slug}")
+            elif slug not in held:
+                errors.append(f"no {slug} credential to date @ {where}.okFor")
+    orgs = entry.get("organizations", {})
+    if not isinstance(orgs, Mapping):
+        errors.append(f"must be a JSON object of provider slugs @ {where}.organizations")
+    else:
+        for slug, listed in orgs.items():
+            at = f"{where}.organizations.{slug}"
+            if slug not in ORGANIZATION_PROVIDERS:
+                errors.append(f"Leaf lists organizations of john-deere and trimble only @ {at}")
+            elif slug not in held:
+                errors.append(f"no {slug} credential to give organizations to @ {at}")
+            else:
+                errors += [f"{problem} @ {at}" for problem in check_organizations(listed)]
+    configuration = entry.get("configuration", {})
+    if not isinstance(configuration, Mapping):
+        errors.append(f"must be a JSON object of configuration keys @ {where}.configuration")
     return errors
 
 

@@ -6,7 +6,8 @@ log -> rate limit -> scripted fault -> the service whose path prefix it has
 (with its bearer-token check) -> the in-memory state. One module per faked
 Leaf service answers: :mod:`._auth` (login), :mod:`._users`,
 :mod:`._credentials`, :mod:`._webhooks`, :mod:`._app_keys`,
-:mod:`._magic_links` and the page of :mod:`._link_page`, :mod:`._api_keys`.
+:mod:`._magic_links` and the page of :mod:`._link_page`, :mod:`._api_keys`,
+:mod:`._organizations`, :mod:`._configurations` and :mod:`._integrations`.
 Every error is JHipster problem JSON (``application/problem+json``).
 """
 
@@ -26,12 +27,15 @@ from leaf_creds import CredentialResource, CredentialStatus, Registry, default_r
 from ._api_keys import FakeApiKeys
 from ._app_keys import FakeAppKeys
 from ._auth import DAY, LOGIN_PATH, FakeAuth
+from ._configurations import CONFIG_PATH, FakeConfigurations
 from ._credentials import FakeCredentials
 from ._faults import Faults, answer_with, drop_connection
+from ._integrations import INTEGRATIONS_PATH, FakeIntegrations
 from ._link_page import FakeLinkPage
 from ._magic_links import FakeMagicLinks
 from ._oauth import CONSENT_PATH, HOSTS_PATH, FakeOAuth
 from ._onboarding import FakeOnboarding, onboarding_routes
+from ._organizations import FakeOrganizations
 from ._ratelimit import RateLimit, RateLimiter
 from ._seed import load_seed
 from ._state import State
@@ -62,7 +66,7 @@ class LoggedRequest(NamedTuple):
 
 
 class FakeLeaf:
-    """An in-memory fake of Leaf's authentication, User Management and Alerts APIs.
+    """An in-memory fake of Leaf: login, User Management, Alerts, Config and Integrations.
 
     Start it with ``async with`` and point a session at :attr:`url`::
 
@@ -119,8 +123,12 @@ class FakeLeaf:
         self.faults = Faults(seed=seed)
         self._limiter: RateLimiter | None = None
         self.rate_limit = rate_limit
-        self.alerts = FakeAlerts(retry_delays=webhook_retry_delays)
-        """The Alerts service: registered webhooks and the deliveries to them."""
+        self.alerts = FakeAlerts(
+            retry_delays=webhook_retry_delays,
+            clock=self.now,
+            api_owner=next(iter(accounts or DEFAULT_ACCOUNTS)),
+        )
+        """The Alerts service: registered webhooks, the deliveries to them, the failed calls."""
         self._credentials = FakeCredentials(self._state, self.alerts, self.now)
         self.oauth = FakeOAuth(lambda: self.url, self._label)
         """The providers' consent flows (apps, pages, codes); ``oauth.hosts`` for a session."""
@@ -143,6 +151,15 @@ class FakeLeaf:
             authorize=self._auth.authorize,
         )
         """App keys, Magic Links (with their pages) and Leaf Link API keys."""
+        self.organizations = FakeOrganizations(self._state)
+        """Growers' John Deere and Trimble organizations."""
+        self.configurations = FakeConfigurations(self._state, self.alerts.api_owner)
+        """The API owner's configuration and each user's."""
+        self.integrations = FakeIntegrations(
+            self._state, self.organizations, self.configurations, self.now
+        )
+        """What Leaf has synced, per user and provider: moves with :meth:`advance_clock`."""
+        users = FakeUsers(self._state, self._credentials).answer
         # Tried in order; the last answers 401 before 404 under User Management.
         self._routes = (
             Route(LOGIN_PATH, self._auth.login, token=False),
@@ -150,7 +167,9 @@ class FakeLeaf:
             Route(CONSENT_PATH, self.oauth.consent, token=False, bare=False),
             Route(ALERTS_PREFIX, partial(answer_webhooks, self.alerts)),
             *onboarding_routes(app_keys, links, api_keys, page),
-            Route(USERS_PATH, FakeUsers(self._state, self._credentials).answer),
+            Route(USERS_PATH, self.organizations.around(users)),
+            Route(CONFIG_PATH, self.configurations.answer),
+            Route(INTEGRATIONS_PATH, self.integrations.answer),
             Route(USER_MANAGEMENT, no_such_path, bare=False),
         )
         self.token = self.issue_token()
@@ -304,13 +323,21 @@ class FakeLeaf:
 
         The format (also ``leaf-creds fake-server --seed-file``) is
         ``{"users": [{"id": ..., "name": ..., "credentials": {slug: body},
-        "statuses": {slug: status}}]}``; see the README's testing section.
+        "statuses": {slug: status}, "okFor": {slug: seconds},
+        "organizations": {slug: [...]}, "configuration": {...}}]}``; see
+        the README's testing section.
 
         Raises:
             ValidationError: The document does not fit; every problem is
                 listed and nothing is added.
         """
-        return load_seed(self._state, self._credentials, document)
+        return load_seed(
+            self._state,
+            self._credentials,
+            document,
+            organizations=self.organizations,
+            configurations=self.configurations,
+        )
 
     def credential(
         self, user_id: str, provider: str | CredentialResource[Any, Any]
@@ -383,6 +410,8 @@ class FakeLeaf:
         self.alerts.reset()
         self.onboarding.reset()
         self.oauth.reset()
+        self.organizations.reset()
+        self.configurations.reset()
         self.faults.clear()
         self._log.clear()
         self._clock_offset = 0.0

@@ -14,6 +14,14 @@ Leaf documents (``credential``, ``provider``, ``credentialId``, ``message``,
 ``status``, ``type``, ``timestamp``), and no Leaf user id; the caller gives
 Leaf's provider name and "the client identification" (see ``_credentials``).
 
+A delivery that gets no 2xx (an error status, or no answer at all) is
+recorded as a failed call, one per attempt, and served at ``GET
+.../webhooks/failed-calls`` as Leaf documents (``operations.md`` section 2):
+``{"items": [{"apiOwner", "createdAt", "url", "status", "response",
+"requestBody", "connectionError"}]}``, ``status`` and ``response`` (cut to
+1000 characters) when the receiver answered, ``connectionError`` when it
+could not be reached; paged only when ``page`` or ``size`` is given.
+
 Deliveries run as background tasks that the fake owns: :meth:`FakeAlerts.drain`
 waits for them, closing the fake cancels and awaits them. The routes are
 :func:`answer_webhooks`, over a :class:`FakeAlerts`.
@@ -23,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 from urllib.parse import unquote
@@ -42,7 +51,7 @@ from leaf_creds import (
 
 from .._alerts import ALERTS_SERVICE, CONFIRMATION_MESSAGE, WEBHOOKS_PATH
 from .._converter import format_datetime
-from ._web import allow, read_json
+from ._web import allow, paged, read_json
 from ._wire import Problem
 
 __all__ = [
@@ -64,6 +73,10 @@ STATUS_EVENTS: Final[Mapping[str, str]] = {
     "UNAUTHENTICATED": CREDENTIALS_UNAUTHENTICATED,
     "MISSING_PERMISSION": CREDENTIALS_LIMITED_PERMISSION,
 }
+# The path of the failed calls, under ALERTS_PREFIX.
+FAILED_CALLS: Final = "failed-calls"
+# How much of a receiver's answer a failed call keeps.
+_RESPONSE_KEPT: Final = 1000
 _MESSAGES = {
     CREDENTIALS_UNAUTHENTICATED: "the provider refused the credential",
     CREDENTIALS_LIMITED_PERMISSION: "the credential lacks a permission it needs",
@@ -135,15 +148,25 @@ class FakeAlerts:
         retry_delays: Seconds after a first failed delivery at which it is
             tried again; ``()`` never retries.
         timeout: Seconds one delivery attempt may take.
+        clock: The fake's clock, for the failed calls' ``createdAt``.
+        api_owner: The failed calls' ``apiOwner``.
     """
 
     def __init__(
-        self, *, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS, timeout: float = 5.0
+        self,
+        *,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        api_owner: str = "user@example.com",
     ) -> None:
         self.retry_delays = tuple(retry_delays)
         self.timeout = timeout
+        self._clock = clock
+        self.api_owner = api_owner
         self._webhooks: dict[str, _Webhook] = {}
         self._deliveries: list[Delivery] = []
+        self._failed: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: aiohttp.ClientSession | None = None
 
@@ -161,6 +184,11 @@ class FakeAlerts:
     def deliveries(self) -> list[Delivery]:
         """Every delivery attempt so far, in order."""
         return list(self._deliveries)
+
+    @property
+    def failed_calls(self) -> list[dict[str, Any]]:
+        """Copies of the failed calls as Leaf lists them, oldest first."""
+        return [dict(call) for call in self._failed]
 
     async def drain(self) -> None:
         """Wait until every delivery, retries included, has ended."""
@@ -278,14 +306,34 @@ class FakeAlerts:
                 await asyncio.sleep(max(0.0, failed_at + offset - loop.time()))
                 if webhook.id not in self._webhooks:
                     return  # deleted meanwhile: Leaf stops delivering
-            status = await self._post(webhook.url, body, headers)
+            status, response, error = await self._post(webhook.url, body, headers)
             self._deliveries.append(Delivery(webhook.id, event, attempt, status))
             if status is not None and 200 <= status < 300:
                 return
+            self._failed_call(webhook.url, body, status, response, error)
             if attempt == 1:
                 failed_at = loop.time()
 
-    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+    def _failed_call(
+        self, url: str, body: bytes, status: int | None, response: str | None, error: str | None
+    ) -> None:
+        call: dict[str, Any] = {
+            "apiOwner": self.api_owner,
+            "createdAt": format_datetime(datetime.fromtimestamp(self._clock(), UTC)),
+            "url": url,
+        }
+        if status is not None:
+            call["status"] = status
+            call["response"] = response
+        call["requestBody"] = body.decode()
+        if error is not None:
+            call["connectionError"] = error
+        self._failed.append(call)
+
+    async def _post(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int | None, str | None, str | None]:
+        """POST one delivery; return the status and body answered, or why there was none."""
         if self._client is None:
             self._client = aiohttp.ClientSession()
         try:
@@ -296,10 +344,16 @@ class FakeAlerts:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 allow_redirects=False,
             ) as response:
-                await response.read()
-                return response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return None  # unreachable, too slow, or not a URL aiohttp can POST to
+                text = (await response.read())[:_RESPONSE_KEPT].decode(errors="replace")
+                return response.status, text, None
+        except TimeoutError:
+            return None, None, f"no answer within {self.timeout:g}s"
+        except aiohttp.ClientConnectorError:
+            return None, None, "connection refused"
+        except ValueError:  # aiohttp's InvalidURL too
+            return None, None, "not a URL that can be posted to"
+        except aiohttp.ClientError as exc:
+            return None, None, f"connection failed: {type(exc).__name__}"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -307,6 +361,7 @@ class FakeAlerts:
         """Forget every webhook and delivery; cancel deliveries under way."""
         self._webhooks.clear()
         self._deliveries.clear()
+        self._failed.clear()
         for task in self._tasks:
             task.cancel()
 
@@ -336,6 +391,14 @@ async def answer_webhooks(alerts: FakeAlerts, request: web.Request, rest: str) -
         return web.json_response(webhook, status=201, headers={"Location": location})
     if len(parts) > 1:
         raise Problem(404, f"no such path: {request.rel_url.raw_path}")
+    if parts[0] == FAILED_CALLS:
+        # Before the webhook-by-id route, which would read it as an id.
+        allow(request, "GET")
+        calls = alerts.failed_calls
+        headers: dict[str, str] = {}
+        if "page" in request.query or "size" in request.query:
+            calls, headers = paged(request, calls)
+        return web.json_response({"items": calls}, headers=headers)
     allow(request, "GET", "DELETE")
     webhook_id = unquote(parts[0])
     if request.method == "DELETE":
