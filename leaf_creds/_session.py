@@ -159,16 +159,7 @@ class LeafSession:
             max_response_bytes=self._max_response_bytes,
             user_agent=f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
         )
-        self._credentials = credentials = Credentials(self._transport, self._registry)
-        # The four operations are the credentials resource's own methods,
-        # bound on the instance: the hot path pays no wrapper frame. The
-        # methods of the class below document them and carry their overloads.
-        vars(self).update(
-            get=credentials.get,
-            create=credentials.create,
-            delete=credentials.delete,
-            events=credentials.events,
-        )
+        self._credentials = Credentials(self._transport, self._registry)
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
