@@ -523,3 +523,49 @@ class TestSeed:
 
         seed = Path(__file__).parent.parent / "examples" / "diagnose" / "seed.json"
         assert 5 == len(leaf_fake.load_seed(json.loads(seed.read_text())))
+
+
+# Leaf's Postman collection (shared/leaf-api/postman), copied by hand: the
+# Configurations folder, create before read, with the collection's body.
+COLLECTION_BODY = {
+    "operationsImageCreation": False,
+    "geoimagesResolution": 0.00001,
+    "geoimagesShape": "SQUARE",
+    "geoimagesProjection": "EPSG:3857",
+    "geoimagesColorRamp": {"0%": [200, 0, 0], "100%": [0, 130, 0], "nv": [0, 0, 0, 0]},
+    "fieldsAutoSync": True,
+    "fieldsAttachIntersection": 0.01,
+    "fieldsMergeIntersection": 0.01,
+}
+COLLECTION = [
+    ("GET", CONFIGS, None, 200),
+    ("PATCH", CONFIGS, COLLECTION_BODY, 200),
+    ("POST", f"{CONFIGS}/ada", COLLECTION_BODY, 201),
+    ("GET", f"{CONFIGS}/ada", None, 200),
+    ("PATCH", f"{CONFIGS}/ada", {**COLLECTION_BODY, "geoimagesShape": "ROUND"}, 200),
+    ("DELETE", f"{CONFIGS}/ada", None, 204),
+    ("GET", f"{UM}/users/ada/organizations/JohnDeere", None, 200),
+    ("GET", f"{UM}/users/ada/organizations/Trimble", None, 200),
+    ("GET", f"{WEBHOOKS}/failed-calls", None, 200),
+]
+
+
+class TestCollection:
+    async def test_the_collections_requests_get_documented_answers(
+        self, leaf_fake: FakeLeaf, client: aiohttp.ClientSession, ada: str
+    ) -> None:
+        """Configurations, the two organizations lists and failed calls: documented keys."""
+        leaf_fake.add_credential("ada", lc.TRIMBLE, TRIMBLE)
+        answers = [
+            await call(client, leaf_fake, method, path, body)
+            for method, path, body, _ in COLLECTION
+        ]
+
+        assert [status for *_, status in COLLECTION] == [a.status for a in answers]
+        owner, patched, made, read, changed = (a.json() for a in answers[:5])
+        for config in (owner, patched, made, read, changed):
+            assert {"apiOwnerUsername", "leafUserId"} <= set(config)
+        assert (0.00001, "ROUND") == (made["geoimagesResolution"], changed["geoimagesShape"])
+        for answer in answers[6:8]:
+            assert {"connectedOrganizations", "notConnectedOrganizations"} == set(answer.json())
+        assert {"items": []} == answers[8].json()
