@@ -55,12 +55,13 @@ time"): each request reserves the next start time, spaced at the rate of
 that time, and sleeps until it, so there is no lock, no polling, and the
 order is first come, first served.
 
-The first ``_WARMUP`` requests of a session (with no ceiling) go through
-:meth:`Pacer.acquire` in flights (see :meth:`Pacer._fly`): a request sent
-because an earlier one was answered waits until the others out are
-answered too, so that a limit is found by one flight's 429s, not two's.
-After them, until the first 429, the session pays one attribute check
-(``engaged``) and one counter increment per request, nothing else.
+The first flight of a session (with no ceiling) goes through
+:meth:`Pacer.acquire` (see :meth:`Pacer._fly`): a request sent because one
+of it was answered waits until the rest of it is, at most half a second from
+the first request, so that a limit is found by that flight's 429s and not
+also by a second flight sent before they came back. After it, until the
+first 429, the session pays one attribute check (``engaged``) and one
+counter increment per request, nothing else.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ _SENT_SPAN: Final = 0.5  # seconds over which the rate sent is measured
 # event loop wakes sleepers late under load, and without a little catch-up
 # the rate actually sent would sag below the rate learned.
 _SLACK: Final = 0.02
-_WARMUP: Final = 256  # requests sent in flights, at most (see Pacer._fly)
-_FLY_MAX: Final = 0.5  # seconds a request waits, at most, for the flight before it
+_WARMUP: Final = 256  # requests in the first flight, at most (see Pacer._fly)
+_FLY_MAX: Final = 0.5  # seconds from the first request: the first flight's end, at the latest
 
 
 class Pacer:
@@ -120,7 +121,7 @@ class Pacer:
 
     Attributes:
         engaged: Whether requests go through :meth:`acquire`: there is a
-            ceiling, a 429 was met, or the first flights are not over. The
+            ceiling, a 429 was met, or the first flight is not over. The
             session's hot path reads only this.
         sent: Requests sent freely (the first rate is learned from them).
     """
@@ -165,19 +166,18 @@ class Pacer:
         self._ceiling = ceiling
         self._clock = clock
         self._rng = rng
-        # Engaged for the first flights (a ceiling: for good), which also
-        # start the clock of the free rate (a session may be made long before
-        # it is used).
+        # Engaged for the first flight (with a ceiling: for good), which also
+        # starts the clock of the free rate (a session may be made long
+        # before it is used).
         self.engaged = True
         self._started = False
         self.sent = 0
         self._since = clock()
         self._adaptive = False
-        # The first flights (see _fly): requests left to send in them, the
-        # tasks with a request out (and when it went), and the event set
-        # when none is out any more.
+        # The first flight (see _fly): requests it may still take, the tasks
+        # with a request of it out, and the event set once they are answered.
         self._warmup = _WARMUP if ceiling is None else 0
-        self._out: dict[asyncio.Task[Any] | None, float] = {}
+        self._out: set[asyncio.Task[Any] | None] = set()
         self._answered: asyncio.Event | None = None
         self._tat = -math.inf
         # The last cut; the curve's t = 0 (the cut, moved on by every second
@@ -345,40 +345,39 @@ class Pacer:
                 self._dwell = max(self._dwell, _DWELL_HELD * retry_after)
 
     async def _fly(self, now: float) -> None:
-        """Let a request of the first flights go once the requests out are answered.
+        """Let a request go in the first flight, or once the first flight is answered.
 
         Until the first 429 every request goes freely, and a 429 comes back
         after the answers the server gave the requests before it: a request
-        sent because an earlier one was answered (its task asks again)
-        would go before the server's 429s to the others are in, and most
-        likely meet one too. So in the first ``_WARMUP`` requests, a task
-        whose request was answered waits, at most twice that request's
-        round trip, until no request is out (or a 429 comes: it then takes
-        a turn). New tasks, a job's concurrency, go at once.
+        sent because an earlier one was answered (its task asks again) would
+        go before the server's 429s to the others are in, and most likely
+        meet one too. So a task whose request of the first flight was
+        answered waits until the others are (or a 429 comes: it then takes
+        a turn), at most until ``_FLY_MAX`` after the session's first
+        request; then every request goes freely, as before the first 429.
+        New tasks, a job's concurrency, join the first flight at once.
         """
         task = asyncio.current_task()
         out = self._out
-        sent = out.pop(task, None)
-        if out and sent is not None:
-            # A task that is done is not waiting for an answer any more.
-            for done in [other for other in out if other is not None and other.done()]:
-                del out[done]
-        if not out:
-            self._wake()
-        elif sent is not None:
+        if task not in out:
+            out.add(task)
+            self._warmup -= 1
+            if not self._warmup:
+                self._end_warmup()
+            return
+        out.discard(task)
+        # A task that is done is not waiting for an answer any more.
+        out.difference_update([other for other in out if other is not None and other.done()])
+        if out:
             answered = self._answered
             if answered is None:
                 answered = self._answered = asyncio.Event()
             try:
-                async with asyncio.timeout(min(2.0 * (now - sent), _FLY_MAX)):
+                async with asyncio.timeout(max(0.0, self._since + _FLY_MAX - now)):
                     await answered.wait()
             except TimeoutError:
                 pass
-        if self._warmup:
-            out[task] = self._clock()
-            self._warmup -= 1
-            if not self._warmup:
-                self._end_warmup()
+        self._end_warmup()
 
     def _end_warmup(self) -> None:
         self._warmup = 0
