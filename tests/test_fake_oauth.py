@@ -79,6 +79,27 @@ class TestHelpers:
         assert (400, "invalid_grant") == (status, body["error"])
 
 
+class TestStara:
+    async def test_stara_refuses_what_it_cannot_use(self, leaf_fake: FakeLeaf) -> None:
+        """No user or password, an unknown API key, a GET: refused as the OAuth errors."""
+        stara = "/oauth-hosts/v2apitelemetria.telemetriastara.com.br"
+
+        assert 400 == (await post(leaf_fake, stara + "/autenticacao", data={"user": "g"}))[0]
+        assert (
+            401
+            == (
+                await post(
+                    leaf_fake, stara + "/token", data={"apiKey": "x", "accessTokenClient": "c"}
+                )
+            )[0]
+        )
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(leaf_fake.url + stara + "/token") as answer,
+        ):
+            assert 405 == answer.status
+
+
 class TestPages:
     async def test_an_unknown_page_and_method_are_refused(self, leaf_fake: FakeLeaf) -> None:
         """An unknown consent page is 404; a PUT to one is 405."""

@@ -6,8 +6,9 @@ it, ready for ``leaf.oauth.hosts``), with the bodies Leaf documents
 (``../shared/leaf-api/onboarding.md`` §4): John Deere's, CNHI's (and
 FieldOps'), Raven's and Trimble's helpers at ``/get_url`` and
 ``/get_token``, Climate FieldView's at ``/url`` with Climate's own token
-endpoint, Lindsay's PKCE helper, and AgLeader's own authorize page and
-token endpoint. No bearer token: these hosts are not Leaf's API.
+endpoint, Lindsay's PKCE helper, AgLeader's own authorize page and token
+endpoint, and Stara's telemetry API (a user and password, then tokens). No
+bearer token: these hosts are not Leaf's API.
 
 Choices the sources leave undocumented (the README's testing section lists
 them too):
@@ -88,6 +89,7 @@ _RAVEN: Final = "raven-oauth2-helper.withleaf.io"
 _TRIMBLE: Final = "trimble-oauth2-helper.withleaf.io"
 _LEAF: Final = "oauth2-helper.withleaf.io"
 _AGFINITI: Final = "www.agfiniti.com"
+_STARA: Final = "v2apitelemetria.telemetriastara.com.br"
 _AGLEADER_AUTHORIZE: Final = "/Account/Authorize"
 
 
@@ -143,7 +145,9 @@ HELPERS: Final[dict[str, dict[str, Helper]]] = {
         # redirect URL (redirect_url) is taken on get_token too.
         "/get_url": Helper(provider="trimble", step="url", proof="client_secret",
                            redirect=("client_redirect_url",), answer_url="signInUrl",
-                           required=("client_id", "client_secret", "client_redirect_url")),
+                           # The Postman body sends no secret (application_name instead):
+                           # checked when sent.
+                           required=("client_id", "client_redirect_url")),
         "/get_token": Helper(provider="trimble", step="token", proof="client_secret",
                              redirect=("client_redirect_url", "redirect_url"),
                              required=("client_id", "client_secret", "code")),
@@ -231,6 +235,7 @@ class FakeOAuth:
         self._codes: dict[str, Code] = {}
         # Refresh token -> (provider, whether the grower shared organizations).
         self._tokens: dict[str, tuple[str, bool]] = {}
+        self._stara_keys: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<FakeOAuth apps={len(self._apps)} flows={len(self._flows)}>"
@@ -241,6 +246,7 @@ class FakeOAuth:
         self._flows.clear()
         self._codes.clear()
         self._tokens.clear()
+        self._stara_keys.clear()
 
     # -- set-up and inspection -----------------------------------------------
 
@@ -248,7 +254,7 @@ class FakeOAuth:
     def hosts(self) -> dict[str, str]:
         """Each default origin of a flow, mapped to where the fake serves it."""
         base = self._base_url()
-        return {f"https://{host}": f"{base}{HOSTS_PATH}/{host}" for host in HELPERS}
+        return {f"https://{host}": f"{base}{HOSTS_PATH}/{host}" for host in (*HELPERS, _STARA)}
 
     def add_app(self, provider: str, client_id: str, client_secret: str) -> None:
         """Register an application with a provider, as its developer portal does.
@@ -289,6 +295,8 @@ class FakeOAuth:
         try:
             if host == _AGFINITI and path == _AGLEADER_AUTHORIZE:
                 return self._agleader_page(request)
+            if host == _STARA and path in ("/autenticacao", "/token"):
+                return await self._stara(request, path)
             helper = HELPERS.get(host, {}).get(path)
             if helper is None:
                 return web.json_response({"error": "not_found"}, status=404)
@@ -396,6 +404,31 @@ class FakeOAuth:
             tokens = {"access_token": access, "refresh_token": refresh, "token_type": "Bearer"}
         tokens["expires_in"] = 3600
         return web.json_response(tokens)
+
+    async def _stara(self, request: web.Request, path: str) -> web.Response:
+        """Stara's telemetry API (the Postman collection's "Stara auth"), not a consent flow.
+
+        A grower's ``user`` and ``pwd`` give an API key; the key and the
+        app's ``accessTokenClient`` give the tokens. The answers are not
+        documented: ``{"apiKey"}``, then ``{"accessToken", "refreshToken"}``
+        (INF). Any non-empty user and password are taken.
+        """
+        if request.method != "POST":
+            return web.json_response({"error": "method_not_allowed"}, status=405)
+        form = await read_form(request)
+        if path == "/autenticacao":
+            if not all(isinstance(form.get(k), str) and form.get(k) for k in ("user", "pwd")):
+                raise OAuthRefusal(400, "invalid_request", "missing user or pwd")
+            key = f"fake-stara-apikey-{secrets.token_hex(12)}"
+            self._stara_keys.add(key)
+            return web.json_response({"apiKey": key})
+        client = form.get("accessTokenClient")
+        if form.get("apiKey") not in self._stara_keys or not isinstance(client, str) or not client:
+            raise OAuthRefusal(401, "invalid_client", "unknown apiKey or no accessTokenClient")
+        refresh = f"fake-stara-refresh-{secrets.token_hex(12)}"
+        self._tokens[refresh] = ("stara", True)
+        access = f"fake-stara-access-{secrets.token_hex(12)}"
+        return web.json_response({"accessToken": access, "refreshToken": refresh})
 
     # -- HTTP: the consent pages -----------------------------------------------
 
