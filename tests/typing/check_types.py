@@ -77,3 +77,25 @@ async def onboarding(leaf: lc.LeafSession, user_id: str) -> None:
     assert_type(key, lc.ApiKey)
     assert_type(await leaf.api_keys.list(user_id), list[lc.ApiKey])
     assert_type(await leaf.api_keys.revoke("k"), None)
+
+
+async def consent_flows(leaf: lc.LeafSession, user_id: str, url: str) -> None:
+    """A flow started with a resource finishes as its schema and connects as its record."""
+    app = lc.JohnDeereAppKeys(client_key="k", client_secret="s")
+    start = await leaf.oauth.start(lc.JOHN_DEERE, app=app, redirect_url=url, environment="STAGE")
+    assert_type(start, lc.OAuthStart[lc.JohnDeereCredentials, lc.JohnDeereRecord])
+    assert_type(await leaf.oauth.finish(start, url), lc.JohnDeereCredentials)
+    assert_type(await leaf.oauth.connect(start, url, user_id), lc.JohnDeereRecord)
+    assert_type(await leaf.oauth.start("raven", app={}, redirect_url=url),
+                lc.OAuthStart[Any, lc.CredentialRecord])  # fmt: skip
+    assert_type(leaf.oauth.load(leaf.oauth.dump(start)), lc.OAuthStart[Any, Any])
+
+
+async def users_and_offboarding(leaf: lc.LeafSession, user_id: str) -> None:
+    """Users CRUD gives LeafUser records; offboarding a report."""
+    assert_type(await leaf.users.create(name="Ada", external_id="x"), lc.LeafUser)
+    assert_type(await leaf.users.update(user_id, name="Ada"), lc.LeafUser)
+    assert_type(await leaf.users.delete(user_id), None)
+    report = await leaf.offboard(user_id, delete_user=True)
+    assert_type(report, lc.Offboarding)
+    assert_type(report.failed, tuple[lc.OffboardStep, ...])
