@@ -28,7 +28,7 @@ from ._pacing import Pacer
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource, RecordLike
 from ._retry import RetryPolicy
-from ._transport import LOGIN_PATH, USER_MANAGEMENT, Timeouts, Transport, make_timeouts
+from ._transport import LOGIN_PATH, USER_MANAGEMENT, Transport, make_timeouts
 from ._users import Users
 from ._version import __version__
 
@@ -57,9 +57,6 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 
 S = TypeVar("S")
 R = TypeVar("R", bound=RecordLike)
-
-# The name of a call's timeouts before the transport had its own module.
-_Timeouts = Timeouts
 
 class LeafSession:
     """An async client for Leaf's provider-credentials endpoints.
@@ -128,15 +125,11 @@ class LeafSession:
         url = check_base_url(base_url, allow_http)
         self._max_response_bytes = check_byte_count("max_response_bytes", max_response_bytes)
         self._base_url = str(url).rstrip("/")
+        # The transport is made right after the auth, and does the login exchange.
         auth = make_auth(
-            token=token,
-            username=username,
-            password=password,
-            remember_me=remember_me,
-            token_provider=token_provider,
-            # The transport is made right after the auth, and does the exchange.
-            login=lambda credentials: self._transport.login(credentials),
-        )
+            token=token, username=username, password=password, remember_me=remember_me,
+            token_provider=token_provider, login=lambda body: self._transport.login(body),
+        )  # fmt: skip
         self._auth: Auth = auth
         self._closed = False
         timeouts = make_timeouts(timeout, connect_timeout)
@@ -148,17 +141,12 @@ class LeafSession:
         # One transport, and so one pacing and one retry budget, for every
         # request of the session, whichever service sends it.
         self._transport = Transport(
-            base_url=self._base_url,
-            auth=auth,
-            fixed_token=token,
-            session=session,
-            timeouts=timeouts,
-            retry=self._retry,
+            base_url=self._base_url, auth=auth, fixed_token=token, session=session,
+            timeouts=timeouts, retry=self._retry,
             pacer=Pacer(None if rate_limit is None else check_rate("rate_limit", rate_limit)),
-            converter=self._converter,
-            max_response_bytes=self._max_response_bytes,
+            converter=self._converter, max_response_bytes=self._max_response_bytes,
             user_agent=f"leaf-creds/{__version__} aiohttp/{aiohttp.__version__}",
-        )
+        )  # fmt: skip
         self._credentials = Credentials(self._transport, self._registry)
 
     def __repr__(self) -> str:
@@ -223,10 +211,6 @@ class LeafSession:
         """
         return self._transport
 
-    @property
-    def _pacer(self) -> Pacer:
-        return self._transport.pacer
-
     # -- Leaf's services: small resources over the one transport -----------
 
     @property
@@ -236,89 +220,69 @@ class LeafSession:
 
     @functools.cached_property
     def users(self) -> Users:
-        """The account's Leaf users: :class:`~leaf_creds._users.Users`.
-
-        ``leaf.users(...)`` iterates over them, as :meth:`Users.list` does.
-        """
+        """The account's Leaf users (``leaf.users(...)`` lists them): :class:`Users`."""
         return Users(self._transport)
 
     @functools.cached_property
     def webhooks(self) -> Webhooks:
-        """Webhooks of Leaf's Alerts service: :class:`~leaf_creds._webhooks.Webhooks`.
-
-        ``await leaf.webhooks()`` lists them, as :meth:`Webhooks.list` does.
-        """
+        """Leaf's alert webhooks (``await leaf.webhooks()`` lists them): :class:`Webhooks`."""
         from ._webhooks import Webhooks  # alerts load on first use
-
         return Webhooks(self._transport)
 
     @functools.cached_property
     def app_keys(self) -> AppKeys:
         """Provider applications' keys stored at Leaf: :class:`~leaf_creds._app_keys.AppKeys`."""
         from ._app_keys import AppKeys
-
         return AppKeys(self._transport, self._registry)
 
     @functools.cached_property
     def magic_links(self) -> MagicLinks:
         """Magic Links for growers: :class:`~leaf_creds._magic_links.MagicLinks`."""
         from ._magic_links import MagicLinks
-
         return MagicLinks(self._transport, self._registry)
 
     @functools.cached_property
     def api_keys(self) -> ApiKeys:
         """Leaf Link API keys of Leaf users: :class:`~leaf_creds._api_keys.ApiKeys`."""
         from ._api_keys import ApiKeys
-
         return ApiKeys(self._transport)
 
     @functools.cached_property
     def oauth(self) -> OAuth:
         """Growers' consent flows, to connect them yourself: :class:`~leaf_creds.OAuth`."""
         from ._oauth import OAuth
-
         return OAuth(self._transport, self._registry, self._credentials)
 
     @functools.cached_property
     def organizations(self) -> Organizations:
         """Growers' John Deere and Trimble organizations: :class:`~leaf_creds.Organizations`."""
         from ._organizations import Organizations
-
         return Organizations(self._transport, self._registry)
 
     @functools.cached_property
     def configurations(self) -> Configurations:
         """The owner's and users' configurations: :class:`~leaf_creds.Configurations`."""
         from ._configurations import Configurations
-
         return Configurations(self._transport)
 
     @functools.cached_property
     def integrations(self) -> Integrations:
         """What Leaf synced per user and provider: :class:`~leaf_creds.Integrations`."""
         from ._integrations import Integrations
-
         return Integrations(self._transport, self._registry)
 
     @functools.cached_property
     def credential_owners(self) -> CredentialOwners:
         """Credential ids mapped to user and provider: :class:`~leaf_creds.CredentialOwners`."""
         from ._owners import CredentialOwners
-
         return CredentialOwners(self.users, self._registry)
 
     async def diagnose(
-        self,
-        user_id: str,
-        provider: str | CredentialResource[Any, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> Diagnosis:
+        self, user_id: str, provider: str | CredentialResource[Any, Any] | None = None, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> Diagnosis:  # fmt: skip
         """Judge each credential of a Leaf user, with its next step: ``_diagnose.diagnose``."""
         from ._diagnose import diagnose
-
         return await diagnose(
             users=self.users, registry=self._registry, credentials=self._credentials,
             organizations=self.organizations, configurations=self.configurations,
@@ -332,7 +296,6 @@ class LeafSession:
     ) -> Offboarding:  # fmt: skip
         """Remove a user's credentials, API keys, open links (and user): ``_offboard.offboard``."""
         from ._offboard import offboard
-
         return await offboard(
             user_id, delete_user=delete_user, dry_run=dry_run, credentials=self._credentials,
             users=self.users, api_keys=self.api_keys, magic_links=self.magic_links,
@@ -360,30 +323,18 @@ class LeafSession:
 
     @overload
     async def get(
-        self,
-        provider: CredentialResource[Any, R],
-        user_id: str,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> R: ...
+        self, provider: CredentialResource[Any, R], user_id: str, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> R: ...  # fmt: skip
     @overload
     async def get(
-        self,
-        provider: str,
-        user_id: str,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> CredentialRecord: ...
+        self, provider: str, user_id: str, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> CredentialRecord: ...  # fmt: skip
     async def get(
-        self,
-        provider: str | CredentialResource[Any, Any],
-        user_id: str,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> RecordLike:
+        self, provider: str | CredentialResource[Any, Any], user_id: str, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> RecordLike:  # fmt: skip
         """Return a Leaf user's credential for a provider: :meth:`Credentials.get`."""
         record: RecordLike = await self._credentials.get(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
@@ -392,33 +343,19 @@ class LeafSession:
 
     @overload
     async def create(
-        self,
-        provider: CredentialResource[S, R],
-        user_id: str,
-        credentials: S | Mapping[str, Any],
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> R: ...
+        self, provider: CredentialResource[S, R], user_id: str,
+        credentials: S | Mapping[str, Any], *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> R: ...  # fmt: skip
     @overload
     async def create(
-        self,
-        provider: str,
-        user_id: str,
-        credentials: object,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> CredentialRecord: ...
+        self, provider: str, user_id: str, credentials: object, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> CredentialRecord: ...  # fmt: skip
     async def create(
-        self,
-        provider: str | CredentialResource[Any, Any],
-        user_id: str,
-        credentials: object,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> RecordLike:
+        self, provider: str | CredentialResource[Any, Any], user_id: str, credentials: object, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> RecordLike:  # fmt: skip
         """Attach credentials for a provider to a Leaf user: :meth:`Credentials.create`."""
         record: RecordLike = await self._credentials.create(
             provider, user_id, credentials, timeout=timeout, connect_timeout=connect_timeout
@@ -426,26 +363,18 @@ class LeafSession:
         return record
 
     async def delete(
-        self,
-        provider: str | CredentialResource[Any, Any],
-        user_id: str,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> None:
+        self, provider: str | CredentialResource[Any, Any], user_id: str, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> None:  # fmt: skip
         """Detach a provider's credential from a Leaf user: :meth:`Credentials.delete`."""
         await self._credentials.delete(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
         )
 
     async def events(
-        self,
-        provider: str | CredentialResource[Any, Any],
-        user_id: str,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> list[CredentialEvent]:
+        self, provider: str | CredentialResource[Any, Any], user_id: str, *,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> list[CredentialEvent]:  # fmt: skip
         """Return the troubleshooting log of a credential: :meth:`Credentials.events`."""
         return await self._credentials.events(
             provider, user_id, timeout=timeout, connect_timeout=connect_timeout
@@ -454,13 +383,10 @@ class LeafSession:
     # -- bulk jobs ---------------------------------------------------------
 
     def bulk(
-        self,
-        operations: Iterable[Operation] | AsyncIterable[Operation],
-        *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        rate: float | None = None,
+        self, operations: Iterable[Operation] | AsyncIterable[Operation], *,
+        concurrency: int = DEFAULT_CONCURRENCY, rate: float | None = None,
         on_progress: Callable[[Progress], object] | None = None,
-    ) -> AsyncGenerator[Outcome, None]:
+    ) -> AsyncGenerator[Outcome, None]:  # fmt: skip
         """Run many operations concurrently; yield one outcome per operation as it ends.
 
         The input is streamed: the next operation is pulled only when a slot
@@ -490,54 +416,34 @@ class LeafSession:
             ValidationError: An option is invalid (raised at once).
         """
         return run_bulk(
-            self._credentials,
-            self._transport,
-            operations,
-            concurrency=concurrency,
-            rate=rate,
-            on_progress=on_progress,
-        )
+            self._credentials, self._transport, operations,
+            concurrency=concurrency, rate=rate, on_progress=on_progress,
+        )  # fmt: skip
 
     # -- credential alerts (leaf.webhooks) ---------------------------------
 
     async def register_webhook(
-        self,
-        *,
-        name: str,
-        url: str,
-        secret: str,
-        events: Iterable[str] | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-    ) -> Webhook:
+        self, *, name: str, url: str, secret: str, events: Iterable[str] | None = None,
+        timeout: float | None = None, connect_timeout: float | None = None,
+    ) -> Webhook:  # fmt: skip
         """Register a webhook with Leaf's Alerts service: :meth:`Webhooks.register`."""
         return await self.webhooks.register(
-            name=name,
-            url=url,
-            secret=secret,
-            events=events,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-        )
+            name=name, url=url, secret=secret, events=events,
+            timeout=timeout, connect_timeout=connect_timeout,
+        )  # fmt: skip
 
     async def webhook(
-        self,
-        webhook_id: str,
-        *,
-        timeout: float | None = None,
+        self, webhook_id: str, *, timeout: float | None = None,
         connect_timeout: float | None = None,
-    ) -> Webhook:
+    ) -> Webhook:  # fmt: skip
         """Return one registered webhook: :meth:`Webhooks.get`."""
         return await self.webhooks.get(
             webhook_id, timeout=timeout, connect_timeout=connect_timeout
         )
 
     async def delete_webhook(
-        self,
-        webhook_id: str,
-        *,
-        timeout: float | None = None,
+        self, webhook_id: str, *, timeout: float | None = None,
         connect_timeout: float | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Delete a webhook; Leaf stops delivering to its URL: :meth:`Webhooks.delete`."""
         await self.webhooks.delete(webhook_id, timeout=timeout, connect_timeout=connect_timeout)

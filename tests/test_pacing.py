@@ -227,7 +227,7 @@ class TestConvergence:
             users = [fake.add_user().id for _ in range(300)]
             async with lc.LeafSession(token=fake.token, base_url=fake.url) as leaf:
                 outcomes = await gets(leaf, users, 32)
-                pacer: Any = leaf._pacer
+                pacer: Any = leaf.transport.pacer
 
         counts = statuses(fake)
         assert [] == [o for o in outcomes if not isinstance(o.error, lc.NotFoundError)]
