@@ -92,7 +92,18 @@ class Credentials:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> Any:
-        """Return a Leaf user's credential for a provider (see ``LeafSession.get``)."""
+        """Return a Leaf user's credential for a provider.
+
+        Args:
+            provider: The provider's slug or resource.
+            user_id: The Leaf user's id.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
+
+        Raises:
+            NotFoundError: The user has no such credential, or no such user.
+            LeafError: Any other failure; see the exception tree.
+        """
         # The hot path: a resource and the default timeouts resolved without a call.
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
         transport = self._transport
@@ -112,7 +123,29 @@ class Credentials:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> Any:
-        """Attach credentials for a provider to a Leaf user (see ``LeafSession.create``)."""
+        """Attach credentials for a provider to a Leaf user.
+
+        Args:
+            provider: The provider's slug or resource.
+            user_id: The Leaf user's id.
+            credentials: The provider's schema instance, or its camelCase
+                JSON body as a mapping.
+            timeout: Seconds one attempt may take, for this call.
+            connect_timeout: Seconds to open a new connection, for this call.
+
+        Returns:
+            The stored credential, as Leaf answered it.
+
+        Raises:
+            ValidationError: The input is invalid; nothing was sent.
+            ConflictError: The user already has a credential for the provider.
+            OutcomeUnknownError: The create may have been applied and a GET
+                could not tell.
+            UnreadableCreateError: Leaf answered 2xx, so the create was
+                applied or may have been, but neither the answer nor a GET
+                gave its record (an ``OutcomeUnknownError``).
+            LeafError: Any other failure; see the exception tree.
+        """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
         transport = self._transport
         timeouts = transport.timeouts
@@ -129,7 +162,12 @@ class Credentials:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> None:
-        """Detach a provider's credential from a Leaf user (see ``LeafSession.delete``)."""
+        """Detach a provider's credential from a Leaf user.
+
+        Raises:
+            NotFoundError: There was no such credential to delete.
+            LeafError: Any other failure; see the exception tree.
+        """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
         transport = self._transport
         timeouts = transport.timeouts
@@ -146,7 +184,14 @@ class Credentials:
         timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> list[CredentialEvent]:
-        """Return the troubleshooting log of a credential (see ``LeafSession.events``)."""
+        """Return the troubleshooting log of a Leaf user's credential.
+
+        Leaf keeps 30 days of events and drops them with the credential.
+
+        Raises:
+            NotFoundError: No such credential or user.
+            LeafError: Any other failure; see the exception tree.
+        """
         resource = provider if type(provider) is CredentialResource else self.resource(provider)
         transport = self._transport
         timeouts = transport.timeouts
