@@ -53,6 +53,7 @@ from ._common import (
     Commands,
     UsageError,
     make_session,
+    port_number,
     positive_float,
     say,
     with_session,
@@ -100,7 +101,9 @@ def add_parser(commands: Commands) -> None:
         "receive alerts until interrupted; print each verified alert as a JSON line",
         connects=False,
     )  # fmt: skip
-    listen.add_argument("--port", type=int, required=True, help="the port (0: any free one)")
+    listen.add_argument(
+        "--port", type=port_number, required=True, help="the port (0: any free one)"
+    )
     listen.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
     listen.add_argument(
         "--path", default="/leaf/alerts", help="the URL path (default /leaf/alerts)"

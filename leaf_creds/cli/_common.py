@@ -40,6 +40,7 @@ __all__ = [
     "non_negative_int",
     "open_out",
     "option",
+    "port_number",
     "positive_float",
     "positive_int",
     "read_body",
@@ -95,6 +96,14 @@ def non_negative_int(text: str) -> int:
     value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """Read a TCP port: 0 (any free one) to 65535."""
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {value}")
     return value
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ValidationError
-from ._common import EXIT_OK, Commands, UsageError, non_negative_int
+from ._common import EXIT_OK, Commands, UsageError, non_negative_int, port_number
 from ._output import read_error
 
 __all__ = ["add_parser", "run"]
@@ -21,7 +21,7 @@ def add_parser(commands: Commands) -> None:
         "fake-server", run, "run the fake Leaf API until interrupted", connection=False
     )
     sub.add_argument(
-        "--port", type=int, default=8080, help="the port (default 8080; 0 picks a free one)"
+        "--port", type=port_number, default=8080, help="the port (default 8080; 0 picks a free one)"
     )
     sub.add_argument("--host", default="127.0.0.1", help="the interface (default 127.0.0.1)")
     sub.add_argument(
