@@ -4,6 +4,8 @@ subprocess (`sub`) where a signal or a terminal is the point."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from leaf_creds.testing import FakeLeaf
@@ -40,3 +42,25 @@ class TestPorts:
         assert 2 == result.code
         assert "must be a port from 0 to 65535, got 70000" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+class TestAuditRate:
+    async def test_rate_caps_the_requests(self, cli: Cli, fake: FakeLeaf) -> None:
+        """`audit --rate R` is the session's ceiling, as for apply and invite: 9 requests at
+        10/s take at least 0.8 s (without it, a few milliseconds)."""
+        for i in range(8):
+            fake.add_user(name=f"grower {i}")
+
+        started = time.perf_counter()
+        result = await cli("audit", "--provider", "sentera", "--rate", "10")
+        elapsed = time.perf_counter() - started
+
+        assert 0 == result.code, result.err
+        assert 8 == len(result.lines())
+        assert 9 == len(fake.requests)  # the users page, then one GET each
+        assert elapsed >= 0.7
+
+    async def test_rate_is_checked(self, cli: Cli) -> None:
+        result = await cli("audit", "--rate", "0")
+
+        assert (2, True) == (result.code, "must be a positive number, got 0" in result.err)

@@ -28,6 +28,7 @@ from ._common import (
     EXIT_OK,
     Commands,
     add_bulk_options,
+    bulk_rate,
     check_user,
     make_session,
     open_out,
@@ -66,7 +67,7 @@ def add_parser(commands: Commands) -> None:
     sub.add_argument(
         "--out", metavar="REPORT.jsonl", help="write the report lines here instead of stdout"
     )
-    add_bulk_options(sub)
+    add_bulk_options(sub, rate=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                     report=report,
                     err=sys.stderr,
                     concurrency=args.concurrency,
+                    rate=bulk_rate(args, leaf),
                     progress=args.progress,
                 ),
             )
@@ -114,6 +116,7 @@ async def audit(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressMode = "auto",
     show_secrets: bool = False,
+    rate: float | None = None,
 ) -> tuple[Counter[tuple[str, str]], int]:
     """Read every (user, provider) credential; write one report line for each.
 
@@ -131,6 +134,8 @@ async def audit(
             is not ``OK``, into its report line.
         show_secrets: Print the events' ``body`` and ``headers`` as they
             are, instead of with secret-looking values masked.
+        rate: For ``leaf.bulk()``: None when the session's ``rate_limit``
+            already holds ``--rate`` (see ``_common.bulk_rate``).
 
     Returns:
         The counts by ``(provider, status)``, and the number of failures.
@@ -163,7 +168,7 @@ async def audit(
 
     with ProgressBar("audit", total, mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(gets(), concurrency=concurrency)
+            leaf.bulk(gets(), concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
                 line = _report_line(outcome)
@@ -178,7 +183,7 @@ async def audit(
                     report.write(line)
     if unhealthy:
         failures += await _with_events(
-            leaf, unhealthy, report, err, concurrency, progress, show_secrets
+            leaf, unhealthy, report, err, concurrency, progress, show_secrets, rate
         )
     return counts, failures
 
@@ -242,6 +247,7 @@ async def _with_events(
     concurrency: int,
     progress: ProgressMode,
     show_secrets: bool = False,
+    rate: float | None = None,
 ) -> int:
     """Fetch the events of the credentials that are not OK; write their report lines."""
     operations = [Events(line["provider"], line["leafUserId"]) for line in lines]
@@ -249,7 +255,7 @@ async def _with_events(
     converter = leaf.converter
     with ProgressBar("events", len(operations), mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(operations, concurrency=concurrency)
+            leaf.bulk(operations, concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
                 bar.advance(failed=outcome.error is not None)
