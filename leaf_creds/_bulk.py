@@ -296,9 +296,16 @@ class _Engine:
         # No more workers than operations, when their number is known.
         workers = self._concurrency if self._total is None else min(self._concurrency, self._total)
         self._workers = max(workers, 1)
+        observer = self._transport.observer
+        # The job's span (with telemetry on) is current while the workers
+        # start, so their requests are its children; not while it yields.
+        watch = None if observer is None else observer.bulk(self._total)
         tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
+        if watch is not None:
+            watch.detach()
         ready = self._ready
         done = ok = 0
+        failure: BaseException | None = None
         try:
             while True:
                 if ready:
@@ -311,6 +318,8 @@ class _Engine:
                         done += 1
                         ok += outcome.error is None
                         self._on_progress(Progress(done, ok, done - ok, self._total))
+                    if watch is not None:
+                        watch.outcome(type(outcome.operation).__name__, outcome.error is None)
                     yield outcome
                     continue
                 if not self._workers:
@@ -321,8 +330,10 @@ class _Engine:
                 finally:
                     self._waiter = None
             if self._stop is not None:
+                failure = self._stop
                 raise self._stop from self._stop.error
             if self._source_error is not None:
+                failure = self._source_error
                 raise self._source_error
         finally:
             # Reached on exhaustion, on aclose() (a consumer that broke out of
@@ -330,6 +341,8 @@ class _Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if watch is not None:
+                watch.end(failure)
 
     def _wake(self) -> None:
         waiter = self._waiter

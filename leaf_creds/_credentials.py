@@ -219,6 +219,20 @@ class Credentials:
         timeouts: Timeouts,
     ) -> tuple[R, int]:
         """Create the credential; return its record and the HTTP attempts made."""
+        observer = self._transport.observer
+        if observer is None:
+            return await self._create(resource, user_id, credentials, timeouts)
+        # One span for the create with its reconcile or recovery GETs.
+        with observer.operation("credentials.create", resource.slug):
+            return await self._create(resource, user_id, credentials, timeouts)
+
+    async def _create(
+        self,
+        resource: CredentialResource[Any, R],
+        user_id: str,
+        credentials: object,
+        timeouts: Timeouts,
+    ) -> tuple[R, int]:
         transport = self._transport
         post = self._post(resource, user_id, credentials, timeouts)
         answer = await transport.request(

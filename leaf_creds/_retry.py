@@ -137,6 +137,11 @@ class RetryBudget:
         self.refused = 0
         self.refused_since: float | None = None
 
+    @property
+    def level(self) -> int | None:
+        """The allowance left, or None when the budget is off."""
+        return None if self._capacity is None else self._level
+
     def spend(self, cost: int) -> bool:
         """Pay for one retry; return False (spending nothing) when it cannot be paid for."""
         if self._capacity is None:

@@ -19,7 +19,8 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeVar
 
 import aiohttp
 import attrs
@@ -51,6 +52,8 @@ __all__ = [
     "MAX_PAGES",
     "USER_MANAGEMENT",
     "Answer",
+    "BulkWatch",
+    "Observer",
     "Reconcile",
     "Timeouts",
     "Transport",
@@ -95,6 +98,37 @@ _new_tuple: Final = tuple.__new__
 # (returned as the request's), None to let the request be retried, or an
 # exception (OutcomeUnknownError) when it cannot tell.
 Reconcile = Callable[[LeafError, int], Awaitable[Answer | None]]
+
+
+class Observer(Protocol):
+    """What watches a transport's requests: ``leaf_creds.otel``'s telemetry, or your own."""
+
+    async def request(
+        self, transport: Transport, method: str, url: str, timeouts: Timeouts, **options: Any
+    ) -> Answer:
+        """Send the request with ``transport.request(..., observe=False)``, recording it."""
+        ...
+
+    def operation(self, name: str, provider: str) -> AbstractContextManager[object]:
+        """Return a context in which one SDK operation's requests run."""
+        ...
+
+    def bulk(self, total: int | None) -> BulkWatch:
+        """Start watching a bulk job, its span current until :meth:`BulkWatch.detach`."""
+        ...
+
+
+class BulkWatch(Protocol):
+    """One bulk job as an :class:`Observer` records it."""
+
+    def detach(self) -> None:
+        """Stop making the job's span current (its workers were started within it)."""
+
+    def outcome(self, kind: str, ok: bool) -> None:
+        """Count one operation's outcome."""
+
+    def end(self, error: BaseException | None) -> None:
+        """End the job's record."""
 
 
 @attrs.frozen
@@ -167,6 +201,11 @@ class Transport:
         self._owns_session = session is None
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         self._deadlines = _Deadlines()
+        #: Telemetry of the requests (``leaf_creds.otel.instrument``), or None:
+        #: then the hot path pays one attribute check for it.
+        self.observer: Observer | None = None
+        #: Answers 429 met so far, retried or not.
+        self.rate_limited = 0
         # Hooks are looked up once per type and kept for the transport's life.
         self._hooks: dict[Any, Callable[[Any, Any], Any]] = {}
         self._header_cache: dict[tuple[str | None, bool], CIMultiDict[str]] = {}
@@ -242,6 +281,7 @@ class Transport:
         idempotent: bool | None = None,
         label: str | None = None,
         headers: Mapping[str, str] | None = None,
+        observe: bool = True,
     ) -> Answer:
         """Send one logical request with auth, pacing and retries; return its 2xx answer.
 
@@ -261,10 +301,17 @@ class Transport:
                 URL without its query string.
             headers: Headers of this request, over the usual ones (a form's
                 ``Content-Type``, a provider's ``Authorization: Basic``).
+            observe: Whether the :attr:`observer` (``leaf_creds.otel``), if
+                any, records the request; it sends with False itself.
 
         Raises:
             LeafError: The request failed; see the exception tree.
         """
+        if observe and self.observer is not None:
+            return await self.observer.request(
+                self, method, url, timeouts, data=data, secrets=secrets, reconcile=reconcile,
+                authenticated=authenticated, idempotent=idempotent, label=label, headers=headers,
+            )  # fmt: skip
         if idempotent is None:
             idempotent = method != "POST"
         cap = self.max_response_bytes
@@ -736,6 +783,7 @@ class _Loop:
         now = time.monotonic()
         if status == 429:
             # Not processed, and not a fault: this 429 slows the session's pacing.
+            transport.rate_limited += 1
             self.throttled = error
             transport.pacer.throttled(self.slot, error.retry_after)
             if self.throttled_at is None:
