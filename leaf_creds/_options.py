@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from yarl import URL
 
 from ._auth import DAY, Auth, LoginAuth, ProviderAuth, StaticAuth, usable_token
 from ._exceptions import ValidationError
 
-__all__ = ["check_base_url", "check_byte_count", "check_rate", "make_auth"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "check_base_url",
+    "check_byte_count",
+    "check_rate",
+    "environ_base_url",
+    "make_auth",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.withleaf.io"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -27,12 +37,22 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def environ_base_url(base_url: str) -> str:
+    """Return ``LEAF_BASE_URL`` if set and ``base_url`` is the default, as the CLI reads it."""
+    if base_url == DEFAULT_BASE_URL:
+        return os.environ.get("LEAF_BASE_URL") or base_url
+    return base_url
+
+
 def check_base_url(base_url: str, allow_http: bool) -> URL:
     """Return the API host as a URL: absolute, https (or http on loopback), nothing else.
+
+    The default host gives way to ``LEAF_BASE_URL`` when that is set.
 
     Raises:
         ValidationError: It is not.
     """
+    base_url = environ_base_url(base_url)
     try:
         url = URL(base_url)
     except (TypeError, ValueError) as exc:
@@ -83,10 +103,19 @@ def make_auth(
         login: The username/password exchange (the transport's), called
             with the login body whenever a token is needed.
 
+    With none given, the environment the CLI reads is read: ``LEAF_TOKEN``,
+    else ``LEAF_USERNAME`` with ``LEAF_PASSWORD`` (as openai-python reads
+    ``OPENAI_API_KEY``).
+
     Raises:
         ValidationError: Not exactly one way to authenticate was given, or
             it is malformed.
     """
+    if token is None and username is None and password is None and token_provider is None:
+        token = os.environ.get("LEAF_TOKEN", "").strip() or None
+        if token is None:
+            username = os.environ.get("LEAF_USERNAME") or None
+            password = os.environ.get("LEAF_PASSWORD") or None
     kinds = [
         name
         for name, given in (
@@ -100,6 +129,7 @@ def make_auth(
         raise ValidationError(
             "pass exactly one of token=, username= with password=, or token_provider="
             + (f" (got {' and '.join(kinds)})" if kinds else "")
+            + ("" if kinds else ", or set LEAF_TOKEN, or LEAF_USERNAME and LEAF_PASSWORD")
         )
     if token is not None:
         if not usable_token(token):

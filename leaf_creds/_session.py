@@ -23,7 +23,7 @@ from ._converter import make_converter
 from ._credentials import Credentials
 from ._exceptions import ValidationError
 from ._models import CredentialEvent, CredentialRecord
-from ._options import check_base_url, check_byte_count, check_rate, make_auth
+from ._options import DEFAULT_BASE_URL, check_base_url, check_byte_count, check_rate, make_auth
 from ._pacing import Pacer
 from ._registry import Registry, default_registry
 from ._resource import CredentialResource, RecordLike
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "LOGIN_PATH", "USER_MANAGEMENT", "LeafSession"]
 
-DEFAULT_BASE_URL: Final = "https://api.withleaf.io"
 # Leaf's largest answers (30 days of events, a page of 100 users) are far
 # smaller; the cap only bounds what a broken or hostile server can make us hold.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
@@ -97,7 +96,8 @@ class LeafSession:
             either way (see the README's "Rate limits").
 
     Exactly one of ``token``, ``username``/``password`` and
-    ``token_provider`` must be given.
+    ``token_provider`` must be given, or none to read the CLI's ``LEAF_TOKEN``
+    or ``LEAF_USERNAME``/``LEAF_PASSWORD`` (and ``LEAF_BASE_URL``, always).
 
     Raises:
         ValidationError: The options are invalid.

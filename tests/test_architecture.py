@@ -15,7 +15,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "leaf_creds"
 
 # The Leaf service modules above the transport.
-SERVICES = ("_credentials", "_users", "_webhooks", "_app_keys", "_magic_links", "_api_keys")
+SERVICES = (
+    "_credentials", "_users", "_webhooks", "_app_keys", "_magic_links", "_api_keys", "_oauth",
+    "_organizations", "_configurations", "_integrations", "_failed_calls", "_owners",
+    "_offboard", "_diagnose",
+)  # fmt: skip
 
 
 def modules() -> Iterator[tuple[str, Path]]:
