@@ -44,7 +44,7 @@ from .. import (
 )
 from .._bulk import Call
 from .._converter import format_datetime
-from .._onboarding import check_expires_in
+from .._expires import check_expires_in
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
