@@ -139,13 +139,15 @@ _BOOLEANS: Final = (
 class ConfigurationChanges:
     """Keys to set in a configuration; a field left at None is not sent.
 
+    The auto-sync flags (``custom_data_sync``, ``sync_partner_data``,
+    ``fields_auto_sync``, ``operations_auto_sync``, ``implements_auto_sync``,
+    ``machines_auto_sync``, ``operators_auto_sync``, ``products_auto_sync``,
+    ``zones_auto_sync``) are as on :class:`Configuration`; the processing
+    ranges (``operations_processing_range``, ``irrigation_processing_range``)
+    are sent as given.
+
     Attributes:
         organization_data_sync: ``ALL`` or ``SELECTED_ONLY``.
-        custom_data_sync, sync_partner_data, fields_auto_sync,
-            operations_auto_sync, implements_auto_sync, machines_auto_sync,
-            operators_auto_sync, products_auto_sync, zones_auto_sync: As on
-            :class:`Configuration`.
-        operations_processing_range, irrigation_processing_range: Sent as given.
         other: Any other key, by Leaf's camelCase name (``geoimagesShape``...).
     """
 

@@ -521,12 +521,11 @@ def aiohttp_handler(
     ``Content-Length`` is refused before reading anything), within
     ``read_timeout`` seconds (408 past it, and the connection is closed). A
     peer that hangs up mid-body gets no answer and one DEBUG log line.
+    The other options are as for :class:`AlertReceiver`.
 
     Args:
         secret: The webhook's secret, or a list of secrets any of which verifies.
         callback: The async callable run once per alert.
-        max_body, dedupe_size, confirmations, converter, store, max_age,
-            read_timeout, enrich: As for :class:`AlertReceiver`.
 
     Raises:
         ValidationError: An option is invalid.

@@ -99,7 +99,10 @@ class LeafApplyOperator(_LeafCommand):
         shard: K, this task's shard, 0-based.
         concurrency: Operations in flight at once.
         rate: The most requests started per second by this task.
-        leaf_conn_id: The Airflow connection (type ``leaf``).
+
+    Other Parameters:
+        leaf_conn_id (str): The Airflow connection (type ``leaf``), ``leaf_default``
+            unless given.
 
     Returns (XCom): ``{"ok": n, "failed": n, "skipped": n, "results": path}``:
     the lines that ended ok or failed in this run, and those already done
@@ -173,7 +176,10 @@ class LeafAuditOperator(_LeafCommand):
         users: Only these Leaf user ids (default: every user of the account).
         events: Add the troubleshooting log of every credential not OK.
         concurrency: Reads in flight at once.
-        leaf_conn_id: The Airflow connection (type ``leaf``).
+
+    Other Parameters:
+        leaf_conn_id (str): The Airflow connection (type ``leaf``), ``leaf_default``
+            unless given.
 
     Returns (XCom): ``{provider: {status: count}}``, statuses as the report
     writes them (``OK``, ``NO_CREDENTIAL``, ``ERROR``, ...).
@@ -240,7 +246,10 @@ class LeafInviteOperator(_LeafCommand):
         expires_in: Seconds each link stays valid.
         company_name: Shown on Leaf's page.
         concurrency: Links created at once.
-        leaf_conn_id: The Airflow connection (type ``leaf``).
+
+    Other Parameters:
+        leaf_conn_id (str): The Airflow connection (type ``leaf``), ``leaf_default``
+            unless given.
 
     Returns (XCom): ``{"ok": n, "failed": n, "skipped": n, "links": path}``.
 

@@ -43,10 +43,12 @@ async def serve(
     written only for :data:`DEFAULT_ACCOUNTS`, whose well-known password is
     the fake's own and no secret; a token given as ``token`` is never echoed.
 
+    ``accounts``, ``tokens``, ``registry``, ``token_lifetime``, ``seed`` and
+    ``rate_limit`` are as for :class:`FakeLeaf`.
+
     Args:
-        host, port: Where to listen.
-        accounts, tokens, registry, token_lifetime, seed, rate_limit: As
-            for :class:`FakeLeaf`.
+        host: The address to listen on.
+        port: The port to listen on; 0 picks a free one.
         stream: Where to write the greeting.
         users: Users to add first, with ids that are the same on every run
             (``Grower 0000``, ...; no credentials).
