@@ -190,6 +190,8 @@ def read_outcomes(paths: Sequence[Path]) -> tuple[Counter[int], int]:
             if not text.strip():
                 continue
             data = json.loads(text)
+            if "ok" not in data:  # a "started" line
+                continue
             seen[data["line"]] += 1
             failed += not data["ok"]
     return seen, failed

@@ -268,6 +268,10 @@ class TestApply:
         lines = [json.loads(line) for line in out.read_text().splitlines()]
         assert 0 == result.code
         assert "" == result.stdout
+        # Each create, replace and delete is announced first (a results file is resumable).
+        started = [line for line in lines if line.get("started")]
+        lines = [line for line in lines if not line.get("started")]
+        assert [1, 2, 3, 4, 5, 6, 9] == sorted(line["line"] for line in started)
         assert list(range(1, 10)) == sorted(line["line"] for line in lines)
         assert all(OUTCOME_KEYS | {"result"} == set(line) and line["ok"] for line in lines)
         by_line = {line["line"]: line for line in lines}
@@ -418,13 +422,21 @@ class TestApply:
         results = tmp_path / "results.jsonl"
         # The interrupted run had sent line 2 and died before writing its outcome.
         started = {key: landed[key] for key in ("op", "provider", "leafUserId")}
-        results.write_text(json.dumps({"line": 2, **started, "started": True}) + "\n")
+        # So had it line 4, a delete (of a credential not there now: it landed).
+        gone = {"op": "delete", "provider": "sentera", "leafUserId": "gone-user"}
+        results.write_text(
+            json.dumps({"line": 2, **started, "started": True})
+            + "\n"
+            + json.dumps({"line": 4, **gone, "started": True})
+            + "\n"
+        )
 
         result = await cli("apply", str(plan), "--resume", str(results), "--out", str(results))
 
         lines = {line["line"]: line for line in map(json.loads, results.read_text().splitlines())}
         assert 0 == result.code
         assert [True] * 4 == [lines[n]["ok"] for n in range(1, 5)]
+        assert {"alreadyAbsent": True} == lines[4]["result"]
         assert 2 == fake.count("POST", "-credentials")
         assert "1 create(s) of the interrupted run had been applied" in result.stderr
 

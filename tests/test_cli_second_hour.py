@@ -4,11 +4,18 @@ subprocess (`sub`) where a signal or a terminal is the point."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shlex
+import signal
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from leaf_creds.testing import FakeLeaf
+from tests.test_cli import LEAF_CREDS, creates, write_plan
 from tests.test_cli import Cli as Subprocess
 from tests.test_cli_inprocess import Cli
 
@@ -64,3 +71,119 @@ class TestAuditRate:
         result = await cli("audit", "--rate", "0")
 
         assert (2, True) == (result.code, "must be a positive number, got 0" in result.err)
+
+
+def outcomes(path: Path) -> list[dict[str, Any]]:
+    """The outcome lines of a results file (not its "started" lines)."""
+    lines = [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
+    return [line for line in lines if "ok" in line]
+
+
+class TestInterruptedWithoutResume:
+    async def test_the_printed_resume_command_is_cheap(
+        self, sub: Subprocess, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Ctrl-C during `apply --out F` (no --resume) prints a command that checks only the
+        creates in flight: the results file has the "started" lines either way."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 120))
+        results = tmp_path / "results.jsonl"
+        fake.faults.add(method="POST", delay=0.1, probability=1.0)
+        proc = await asyncio.create_subprocess_exec(
+            LEAF_CREDS, "apply", str(plan), "--out", str(results), "--concurrency", "4",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=sub.env,
+        )  # fmt: skip
+        while not (results.exists() and len(outcomes(results)) >= 8):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = await proc.communicate()
+        fake.faults.clear()
+        hint = err.decode().split("to resume, run: ", 1)[1].splitlines()[0]
+        command = shlex.split(hint)
+        gets = fake.count("GET", "-credentials")
+
+        result = await sub(*command[1:])
+
+        assert 130 == proc.returncode
+        assert ["leaf-creds", "apply", str(plan), "--out", str(results)] == command[:5]
+        assert ["--resume", str(results)] == command[-2:]
+        assert 0 == result.code, result.stderr
+        # At most the 4 in flight are checked, not every remaining line.
+        assert fake.count("GET", "-credentials") - gets <= 4
+        # Only those the interrupt cut off (at most 4) are sent again, and none is a 409.
+        assert fake.count("POST", "-credentials") <= 124
+        assert list(range(1, 121)) == sorted(
+            line["line"] for line in outcomes(results) if line["ok"]
+        )
+
+
+class TestApplySummary:
+    async def test_failures_are_broken_down_by_error(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """The summary says what the failures were, by error, the most common first; the
+        summary line stays the last."""
+        entries = creates(fake, 4)
+        for entry in entries[:3]:
+            fake.add_credential(entry["leafUserId"], "sentera", entry["credentials"])
+        entries.append(
+            {"op": "create", "provider": "sentera", "leafUserId": "nosuchuser",
+             "credentials": entries[0]["credentials"]}
+        )  # fmt: skip
+        plan = write_plan(tmp_path / "plan.jsonl", entries)
+
+        result = await cli("apply", str(plan), "--out", str(tmp_path / "out.jsonl"))
+
+        last, summary = result.err.strip().splitlines()[-2:]
+        assert 1 == result.code
+        assert summary.startswith("apply: 1 ok, 4 failed in ")
+        assert last == (
+            "apply: failed by error: 3 ConflictError (409), 1 NotFoundError (404) "
+            '(each failed line\'s "error" says more)'
+        )
+
+
+class TestDeleteOfAMissingCredential:
+    """A delete answered 404 fails with and without --resume, unless the results file says the
+    interrupted run sent that very delete: a plan naming a credential that is not there is a
+    mistake to report (a retry must not turn it into a success); a delete the earlier run landed
+    is that run's work."""
+
+    async def test_reads_the_same_with_and_without_resume(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        user = fake.add_user().id
+        plan = write_plan(
+            tmp_path / "plan.jsonl", [{"op": "delete", "provider": "sentera", "leafUserId": user}]
+        )
+        results = tmp_path / "results.jsonl"
+
+        plain = await cli("apply", str(plan), "--out", str(results))
+        plain_line = outcomes(results)[-1]
+        resumed = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+        resumed_line = outcomes(results)[-1]
+        fresh = await cli(
+            "apply", str(plan), "--out", str(tmp_path / "r2.jsonl"),
+            "--resume", str(tmp_path / "r2.jsonl"),
+        )  # fmt: skip
+
+        assert [1, 1, 1] == [plain.code, resumed.code, fresh.code]
+        assert [False, False] == [plain_line["ok"], resumed_line["ok"]]
+        assert "NotFoundError" == resumed_line["error"]["type"]
+        assert [False] == [line["ok"] for line in outcomes(tmp_path / "r2.jsonl")]
+
+    async def test_a_delete_the_interrupted_run_sent_is_ok(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        user = fake.add_user().id
+        delete = {"op": "delete", "provider": "sentera", "leafUserId": user}
+        plan = write_plan(tmp_path / "plan.jsonl", [delete])
+        results = tmp_path / "results.jsonl"
+        # The interrupted run had sent the delete and died before writing its outcome.
+        results.write_text(json.dumps({"line": 1, **delete, "started": True}) + "\n")
+
+        result = await cli("apply", str(plan), "--out", str(results), "--resume", str(results))
+
+        line = outcomes(results)[-1]
+        assert 0 == result.code, result.err
+        assert (True, {"alreadyAbsent": True}) == (line["ok"], line["result"])
+        assert "resume: 1 delete(s) of the interrupted run had landed" in result.err

@@ -24,6 +24,7 @@ from ._common import (
     UsageError,
     add_bulk_options,
     bulk_rate,
+    failed_by_kind,
     make_session,
     open_out,
     option,
@@ -133,12 +134,23 @@ def run(args: argparse.Namespace) -> int:
                     show_secrets=option(args, "show_secrets", False),
                     resume=args.resume is not None,
                     progress=args.progress,
+                    # A results file always records what started, so the
+                    # command an interrupt prints is cheap, --resume or not.
+                    announce=out is not sys.stdout,
                 ),
             )
         )
     finally:
         if out is not sys.stdout:
             out.close()
+    if counts.absent:
+        say(
+            f"resume: {counts.absent} delete(s) of the interrupted run had landed "
+            "(404 now); recorded as ok"
+        )
+    breakdown = failed_by_kind("apply", counts.errors)
+    if breakdown:  # before the summary, which stays the last line
+        say(breakdown)
     skipped = f", {summary.done} already done" if args.resume else ""
     shards = f", {summary.other_shards} in other shards" if shard else ""
     say(

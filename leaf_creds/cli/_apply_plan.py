@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import aclosing
 from typing import Any, TextIO
@@ -24,6 +25,7 @@ from .. import (
     Replace,
     TransportError,
 )
+from ._common import error_kind
 from ._output import OP_NAMES, JsonLines, outcome_json, provider_slug
 from ._plan import LineSet, PlanSummary, Shard, plan_operations
 from ._progress import ProgressBar, ProgressMode
@@ -40,11 +42,15 @@ class ApplyCounts:
         ok: Lines that succeeded in this run.
         failed: Lines that failed in this run.
         recovered: Creates and replaces found already applied by an interrupted run.
+        absent: Deletes (counted in ``ok``) of an interrupted run, found done (a 404).
+        errors: The failures by kind (see ``_common.error_kind``).
     """
 
     ok: int = 0
     failed: int = 0
     recovered: int = 0
+    absent: int = 0
+    errors: Counter[str] = attrs.Factory(Counter)
 
 
 async def apply_plan(
@@ -65,6 +71,7 @@ async def apply_plan(
     show_secrets: bool,
     resume: bool,
     progress: ProgressMode,
+    announce: bool = False,
 ) -> ApplyCounts:
     """Run the selected lines of a plan that passed :func:`check_plan`.
 
@@ -87,10 +94,17 @@ async def apply_plan(
       sends must show: its old credential may share the others). Any other
       create is sent, for Leaf's own answer (a 409, say), and any other
       replace runs again;
-    - each create and replace is announced with a ``"started": true`` line,
-      written before it is sent, so the next resume checks only those in
-      flight;
-    - a delete whose credential is already gone (404) is ok.
+    - a delete answered 404 is ok (``"result": {"alreadyAbsent": true}``)
+      only when ``previous`` says the earlier run may have deleted it
+      (started with no outcome, or failed in a way that may have landed):
+      that 404 is the earlier run's work. Any other delete's 404 fails, as
+      in a plain run: the credential was never there, and a plan that
+      names a credential (or a user) that does not exist is a mistake to
+      report, not a success, whether this is the first run or a retry.
+
+    Each create, replace and delete is announced with a ``"started": true``
+    line, written before it is sent, under ``resume`` or ``announce`` (a
+    run to a results file), so the next resume checks only those in flight.
 
     Args:
         recorded: Lines with any outcome, when ``previous`` is not given:
@@ -99,6 +113,8 @@ async def apply_plan(
         previous: What the ``--resume`` file says (see :func:`read_done`).
         rate: For ``leaf.bulk()``: None when the session's ``rate_limit``
             already holds ``--rate`` (see ``_common.bulk_rate``).
+        announce: Write the ``"started"`` lines without ``resume`` too: a
+            results file is always cheap to resume from.
 
     Raises:
         PlanError: The plan file changed between the check and the run.
@@ -122,7 +138,7 @@ async def apply_plan(
     operations: Iterator[Operation] = plan_operations(
         path, registry, converter, shard=shard, skip=done, lines=lines
     )
-    if resume:
+    if resume or announce:
         operations = _announced(operations, lines, writer)
     total = summary.selected - counts.recovered
     with ProgressBar("apply", total, mode=progress, stream=err) as bar:
@@ -130,16 +146,23 @@ async def apply_plan(
             leaf.bulk(operations, concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
-                if resume and _already_deleted(outcome):
+                line = lines.pop(outcome.index)
+                absent = (
+                    resume and _already_deleted(outcome) and previous.delete_may_have_landed(line)
+                )
+                if absent:
                     outcome = attrs.evolve(outcome, error=None)
                 bar.advance(failed=outcome.error is not None)
-                line = lines.pop(outcome.index)
                 data = outcome_json(outcome, converter, show_secrets=show_secrets, line=line)
                 error = outcome.error
+                if absent:
+                    data["result"]["alreadyAbsent"] = True
+                    counts.absent += 1
                 if error is None:
                     counts.ok += 1
                 else:
                     counts.failed += 1
+                    counts.errors[error_kind(error)] += 1
                     if isinstance(outcome.operation, Create):
                         data["error"]["maybeApplied"] = maybe_applied(error) or (
                             # The check could not tell, and a credential is there.
@@ -164,14 +187,14 @@ def maybe_applied(error: BaseException) -> bool:
 
 
 # The operations whose request may leave something applied that a resume
-# should find rather than repeat.
-_ANNOUNCED: tuple[type[Operation], ...] = (Create, Replace)
+# should find rather than repeat (or, for a delete, take its 404 as done).
+_ANNOUNCED: tuple[type[Operation], ...] = (Create, Replace, Delete)
 
 
 def _announced(
     operations: Iterator[Operation], lines: dict[int, int], writer: JsonLines
 ) -> Iterator[Operation]:
-    """Write a ``"started"`` line for each create and replace as bulk pulls it, before it is sent.
+    """Write a ``"started"`` line for each create, replace and delete as bulk pulls it.
 
     ``LeafSession.bulk`` pulls an operation only when a slot frees and sends
     it at once, so a resume need check only the creates and replaces started

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
@@ -36,6 +37,8 @@ __all__ = [
     "bulk_rate",
     "check_user",
     "connection_options",
+    "error_kind",
+    "failed_by_kind",
     "make_session",
     "non_negative_int",
     "open_out",
@@ -71,6 +74,24 @@ def say(text: str) -> None:
     """Write a line for the person at the terminal on standard error."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def error_kind(error: BaseException) -> str:
+    """Return what a summary counts a failure as: ``ConflictError (409)``, ``TransportError``."""
+    status = getattr(error, "status", None)
+    name = type(error).__name__
+    return f"{name} ({status})" if isinstance(status, int) else name
+
+
+def failed_by_kind(command: str, kinds: Counter[str]) -> str | None:
+    """Return the summary's breakdown of the failures by error, the most common first.
+
+    ``None`` when nothing failed. Each failed line's ``error`` says more.
+    """
+    if not kinds:
+        return None
+    parts = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    return f'{command}: failed by error: {parts} (each failed line\'s "error" says more)'
 
 
 # -- option types and parsers ----------------------------------------------

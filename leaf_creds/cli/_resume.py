@@ -1,10 +1,12 @@
 """``--resume`` for ``apply``: what a results file says an earlier run did.
 
 A results file holds one outcome line per plan line that ended (``"line":
-N``), and, written under ``--resume``, a ``"started": true`` line for each
-create and replace before it was sent. From those, :func:`read_done` tells
-which lines are done (skipped), and which creates and replaces may have
-landed without an ok outcome (checked with a GET before they are sent again).
+N``), and a ``"started": true`` line for each create, replace and delete
+before it was sent (every ``--out`` file; files of older versions have
+them only under ``--resume``, and only for creates and replaces). From those, :func:`read_done`
+tells which lines are done (skipped), which creates and replaces may have
+landed without an ok outcome (checked with a GET before they are sent
+again), and which deletes may have (a 404 on those is the earlier run's work).
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ class Resume:
             an ok outcome: started with no outcome after (in flight when the
             run died), or failed in a way that says they may have been applied.
         check_unrecorded: The file was written by a run that did not record
-            when its creates started (an older version, or a run without
-            ``--resume``), so every create with no outcome may have been in
-            flight.
+            when its creates started (an older version, or a run to standard
+            output), so every create with no outcome may have been in flight.
+        deletes: Delete lines that may have landed without an ok outcome:
+            started with no outcome after, or failed in a way that leaves
+            them possibly applied.
     """
 
     done: LineSet
@@ -42,6 +46,15 @@ class Resume:
     unreadable: int
     check: LineSet = attrs.Factory(LineSet)
     check_unrecorded: bool = False
+    deletes: LineSet = attrs.Factory(LineSet)
+
+    def delete_may_have_landed(self, line: int) -> bool:
+        """Tell whether a 404 on this delete line may be the earlier run's own delete.
+
+        True when the file says so (see ``deletes``), or cannot say: it
+        records no starts, and the line has no outcome.
+        """
+        return line in self.deletes or (self.check_unrecorded and line not in self.recorded)
 
     def may_have_landed(self, line: int, op: str | None = "create") -> bool:
         """Tell whether a line of ``op`` must be checked with a GET before it is sent again.
@@ -70,11 +83,16 @@ _MAYBE_APPLIED_TYPES: Final = frozenset(
      "RequestTimeoutError"}
 )  # fmt: skip
 MAYBE_APPLIED_STATUSES: Final = frozenset({408, 500, 502, 504})
+_DELETE: Final = frozenset({"delete"})
 
 
-def maybe_applied_entry(entry: Mapping[str, Any]) -> bool:
-    """Tell whether a failed outcome line of a create or replace says it may have been applied."""
-    if entry.get("op") not in WITH_CREDENTIALS or entry.get("ok") is True:
+def maybe_applied_entry(entry: Mapping[str, Any], ops: frozenset[str] = WITH_CREDENTIALS) -> bool:
+    """Tell whether a failed outcome line of a create or replace says it may have been applied.
+
+    ``ops``: the operations to tell it of (a delete's line has no ``maybeApplied``:
+    its error's type and status tell).
+    """
+    if entry.get("op") not in ops or entry.get("ok") is True:
         return False
     error = entry.get("error")
     if not isinstance(error, dict):
@@ -96,12 +114,12 @@ def read_done(path: str, *, max_line: int) -> Resume:
     cannot be the plan's, and a bitmap sized by them could take any amount
     of memory.
 
-    Besides outcome lines, a file written under ``--resume`` holds a
-    ``{"line": N, ..., "started": true}`` line for each create and replace,
-    written before it was sent: one started with no outcome after it may
-    have been applied. A file with no such line, but with any other, comes
-    from a run that did not record starts: then every create with no
-    outcome is checked (see :meth:`Resume.may_have_landed`).
+    Besides outcome lines, a results file holds a ``{"line": N, ...,
+    "started": true}`` line for each create, replace and delete, written
+    before it was sent: one started with no outcome after it may have been
+    applied. A file with no such line, but with any other, comes from a run
+    that did not record starts: then every create with no outcome is
+    checked (see :meth:`Resume.may_have_landed`).
 
     Raises:
         PlanError: The file exists but cannot be read.
@@ -110,6 +128,8 @@ def read_done(path: str, *, max_line: int) -> Resume:
     recorded = LineSet()
     check = LineSet()  # maybe-applied failures, then the starts with no outcome
     pending = LineSet()  # started, no outcome since
+    deletes = LineSet()  # deletes that may have landed
+    pending_deletes = LineSet()
     unreadable = 0
     starts = written = False
     try:
@@ -128,20 +148,29 @@ def read_done(path: str, *, max_line: int) -> Resume:
                 if not isinstance(line, int) or isinstance(line, bool) or not 0 < line <= max_line:
                     unreadable += 1
                     continue
+                delete = entry.get("op") == "delete"
                 if entry.get("started") is True and "ok" not in entry:
                     starts = True
-                    pending.add(line)
+                    (pending_deletes if delete else pending).add(line)
                     continue
                 pending.discard(line)
+                pending_deletes.discard(line)
                 recorded.add(line)
                 if entry.get("ok") is True:
                     done.add(line)
                 elif maybe_applied_entry(entry):
                     check.add(line)
+                elif delete and maybe_applied_entry(entry, _DELETE):
+                    deletes.add(line)
     except FileNotFoundError:
         return Resume(done, recorded, 0)
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the results {path}: {exc}") from None
     for line in pending:
         check.add(line)
-    return Resume(done, recorded, unreadable, check, check_unrecorded=written and not starts)
+    for line in pending_deletes:
+        deletes.add(line)
+    return Resume(
+        done, recorded, unreadable, check, check_unrecorded=written and not starts,
+        deletes=deletes,
+    )  # fmt: skip
