@@ -658,7 +658,7 @@ class TestAudit:
         assert ("BadRequestError", 400) == (
             lines[broken]["eventsError"]["type"], lines[broken]["eventsError"]["status"]
         )
-        assert "audit: 2 credential(s) could not be read" in result.err
+        assert "audit: 2 credentials could not be read" in result.err
 
     async def test_without_rich(
         self, cli: Cli, fake: FakeLeaf, monkeypatch: pytest.MonkeyPatch

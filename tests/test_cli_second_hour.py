@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import signal
 import time
@@ -187,3 +188,80 @@ class TestDeleteOfAMissingCredential:
         assert 0 == result.code, result.err
         assert (True, {"alreadyAbsent": True}) == (line["ok"], line["result"])
         assert "resume: 1 delete(s) of the interrupted run had landed" in result.err
+
+
+JOHN_DEERE = {
+    "clientKey": "k", "clientSecret": "s", "refreshToken": "r", "clientEnvironment": "STAGE"
+}  # fmt: skip
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+class TestInviteCounts:
+    async def test_attempts_count_the_link_requests(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """`invite --missing` over two providers: a link made at once says "attempts": 1 (the
+        lookups before it are not tries at the link); one retried after a 429 says 2."""
+        users = [fake.add_user(name=f"grower {i}").id for i in range(3)]
+        fake.faults.add(method="POST", path="*/magic-link/*", status=429, retry_after="0", times=1)
+        out = tmp_path / "links.jsonl"
+
+        result = await cli(
+            "invite", "--missing", "--provider", "john-deere", "--provider", "cnhi",
+            "--out", str(out), "--concurrency", "1",
+        )  # fmt: skip
+
+        attempts = sorted(line["attempts"] for line in outcomes(out))
+        assert 0 == result.code, result.err
+        assert 3 == len(users)
+        assert [1, 1, 2] == attempts
+
+    async def test_the_spinner_counts_what_the_summary_counts(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """The bar of `invite --missing` counts the users given a line, not those found
+        connected: it ends at the summary's "invited"."""
+        users = [fake.add_user(name=f"grower {i}").id for i in range(6)]
+        for user in users[:2]:
+            fake.add_credential(user, "john-deere", JOHN_DEERE)
+
+        result = await cli(
+            "invite", "--missing", "--provider", "john-deere", "--progress", "always",
+            "--out", str(tmp_path / "links.jsonl"),
+        )  # fmt: skip
+
+        text = ANSI.sub("", result.err)
+        assert 0 == result.code, result.err
+        assert "invite: 4 invited, 0 failed, 2 already connected" in text
+        assert "4 done" in text
+        assert "6 done" not in text
+
+    async def test_failures_are_broken_down_by_error(self, cli: Cli, fake: FakeLeaf) -> None:
+        result = await cli("invite", "--provider", "john-deere", "--user", "nosuch", "other")
+
+        last, summary = result.err.strip().splitlines()[-2:]
+        assert 1 == result.code
+        assert last.startswith("invite: failed by error: 2 NotFoundError (404)")
+        assert summary.startswith("invite: 0 invited, 2 failed in ")
+
+
+class TestAuditSummary:
+    async def test_a_user_that_does_not_exist_is_said_so(self, cli: Cli, fake: FakeLeaf) -> None:
+        """`audit --user u1 --user nosuch`: the summary says a user does not exist, not that a
+        credential could not be read."""
+        known = fake.add_user(name="grower").id
+
+        result = await cli("audit", "--provider", "sentera", "--user", known, "--user", "nosuch")
+
+        assert 1 == result.code
+        assert result.err.rstrip().endswith("audit: 1 Leaf user does not exist")
+        assert "could not be read" not in result.err
+
+    async def test_one_credential_is_singular(self, cli: Cli, fake: FakeLeaf) -> None:
+        user = fake.add_user(name="grower").id
+        fake.faults.add(method="GET", path="*/sentera-credentials", status=400)
+
+        result = await cli("audit", "--provider", "sentera", "--user", user)
+
+        assert 1 == result.code
+        assert result.err.rstrip().endswith("audit: 1 credential could not be read")

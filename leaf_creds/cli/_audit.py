@@ -33,6 +33,7 @@ from ._common import (
     make_session,
     open_out,
     option,
+    plural,
     resource_of,
     say,
     with_session,
@@ -100,8 +101,13 @@ def run(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     print_table(counts, sys.stderr)
-    if failures:
-        say(f"audit: {failures} credential(s) could not be read")
+    # Each --user Leaf does not know has a NO_USER count under every provider.
+    no_users = max((n for (_, status), n in counts.items() if status == NO_USER), default=0)
+    if no_users:
+        verb = "does" if no_users == 1 else "do"
+        say(f"audit: {plural(no_users, 'Leaf user')} {verb} not exist")
+    if failures > no_users:
+        say(f"audit: {plural(failures - no_users, 'credential')} could not be read")
     return EXIT_FAILED if failures else EXIT_OK
 
 

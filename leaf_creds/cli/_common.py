@@ -43,6 +43,7 @@ __all__ = [
     "non_negative_int",
     "open_out",
     "option",
+    "plural",
     "port_number",
     "positive_float",
     "positive_int",
@@ -74,6 +75,11 @@ def say(text: str) -> None:
     """Write a line for the person at the terminal on standard error."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """Return ``1 credential``, ``2 credentials`` (``words``: the plural, if not ``word + "s"``)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def error_kind(error: BaseException) -> str:

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ from ._common import (
     add_bulk_options,
     bulk_rate,
     check_user,
+    error_kind,
+    failed_by_kind,
     make_session,
     same_file,
     say,
@@ -126,6 +129,7 @@ class InviteCounts:
         connected: ``--missing`` users skipped: they have a credential.
         done: Users skipped as already invited (``--resume``) or listed twice.
         reused: Users given the working link they had at Leaf (``--resume``).
+        errors: The failures by kind (see ``_common.error_kind``).
     """
 
     invited: int = 0
@@ -133,6 +137,7 @@ class InviteCounts:
     connected: int = 0
     done: int = 0
     reused: int = 0
+    errors: Counter[str] = attrs.Factory(Counter)
 
 
 def _link_resource(registry: Registry, name: str) -> CredentialResource[Any, Any]:
@@ -220,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
         parts.append(f"{counts.done} skipped (already invited or listed twice)")
     if counts.reused:
         parts.append(f"{counts.reused} given the working link they had")
+    breakdown = failed_by_kind("invite", counts.errors)
+    if breakdown:  # before the summary, which stays the last line
+        say(breakdown)
     say(f"invite: {', '.join(parts)} in {time.perf_counter() - started:.1f}s")
     return EXIT_FAILED if counts.failed else EXIT_OK
 
@@ -261,19 +269,20 @@ async def invite(
     working = await _working_links(leaf, kind, names) if reuse else {}
 
     def operation(user_id: str) -> Call:
+        # A line's "attempts" are its link's (the POST, retries included):
+        # --missing's lookups before it are not tries at making the link
+        # (one that fails is the line's error, with its own attempts).
         async def call(timeouts: Timeouts) -> tuple[Any, int]:
-            attempts = 0
             if missing:
                 for resource in resources:
                     try:
                         _, made = await leaf.credentials.get_counted(resource, user_id, timeouts)
-                    except NotFoundError as exc:
-                        attempts += exc.attempts
+                    except NotFoundError:
                         continue
-                    return _CONNECTED, attempts + made
+                    return _CONNECTED, made
             if user_id in working:
-                return _Reused(working.pop(user_id)), attempts
-            link, made = await links.create_counted(
+                return _Reused(working.pop(user_id)), 0  # no request of its own
+            return await links.create_counted(
                 timeouts,
                 user_id,
                 providers=None if authentication else resources,
@@ -281,7 +290,6 @@ async def invite(
                 expires_in=expires_in,
                 settings=settings,
             )
-            return link, attempts + made
 
         return Call(label, user_id, call)
 
@@ -301,21 +309,25 @@ async def invite(
             seen.add(user_id)
             yield operation(user_id)
 
+    # The bar counts the users given a line, as the summary does: not those
+    # --missing finds connected (which get none).
     with ProgressBar("invite", total, mode=progress, stream=err) as bar:
         async with aclosing(
-            leaf.bulk(operations(), concurrency=concurrency, rate=rate, on_progress=bar.update)
+            leaf.bulk(operations(), concurrency=concurrency, rate=rate)
         ) as outcomes:
             async for outcome in outcomes:
                 if outcome.value == _CONNECTED:
                     counts.connected += 1
                     continue
                 writer.write(_line(outcome, slugs, kind))
+                bar.advance(failed=outcome.error is not None)
                 if isinstance(outcome.value, _Reused):
                     counts.reused += 1
                 elif outcome.error is None:
                     counts.invited += 1
                 else:
                     counts.failed += 1
+                    counts.errors[error_kind(outcome.error)] += 1
     return counts
 
 
