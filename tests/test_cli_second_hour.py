@@ -5,11 +5,18 @@ subprocess (`sub`) where a signal or a terminal is the point."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
+import pty
 import re
 import shlex
 import signal
+import struct
+import subprocess
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +272,103 @@ class TestAuditSummary:
 
         assert 1 == result.code
         assert result.err.rstrip().endswith("audit: 1 credential could not be read")
+
+
+class TestProvidersAt80Columns:
+    async def test_no_slug_or_field_name_is_cut(self, sub: Subprocess) -> None:
+        """On an 80-column terminal every slug and field name a user must type shows whole."""
+        text = await asyncio.to_thread(on_terminal, [LEAF_CREDS, "providers"], sub.env)
+
+        rows = screen(text, 80)
+        assert "…" not in "".join(rows)
+        assert any("accessTokenClient*" in row for row in rows)
+        assert any("initializationVector*" in row for row in rows)
+        assert any("climate-field-view" in row for row in rows)
+
+
+class TestCtrlCOnTheBar:
+    async def test_one_copy_of_the_bar_stays(
+        self, sub: Subprocess, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Ctrl-C typed on an 80-column terminal (the terminal echoes "^C") leaves one bar."""
+        plan = write_plan(tmp_path / "plan.jsonl", creates(fake, 200))
+        fake.faults.add(method="POST", delay=0.05, probability=1.0)
+        argv = [LEAF_CREDS, "apply", str(plan), "--out", str(tmp_path / "r.jsonl"),
+                "--concurrency", "2"]  # fmt: skip
+
+        text = await asyncio.to_thread(
+            on_terminal, argv, sub.env, lambda seen: "━" in seen and "/200" in seen
+        )
+
+        rows = screen(text, 80)
+        assert 1 == sum("━" in row for row in rows), "\n".join(rows)
+        assert any("leaf-creds: interrupted" in row for row in rows)
+
+
+def on_terminal(
+    argv: list[str], env: dict[str, str], interrupt: Callable[[str], bool] | None = None
+) -> str:
+    """Run argv on a pseudo-terminal of 80 columns it has as its controlling terminal; once
+    ``interrupt`` holds for what it showed, type Ctrl-C (the terminal echoes "^C" and sends
+    SIGINT). Return everything it showed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(  # noqa: S603 - our own command, no shell
+        argv, stdin=slave, stdout=slave, stderr=slave,
+        env={**env, "TERM": "xterm-256color"}, preexec_fn=controlling_terminal,
+    )  # fmt: skip
+    os.close(slave)
+    shown = bytearray()
+    typed = interrupt is None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if not typed and interrupt is not None and interrupt(shown.decode("utf-8", "replace")):
+            os.write(master, b"\x03")
+            typed = True
+    proc.wait(timeout=30)
+    os.close(master)
+    return shown.decode("utf-8", "replace")
+
+
+_SEQUENCE = re.compile(
+    r"\x1b\[([0-9;?]*)[ -/]*([@-~])|\x1b[()][0-9A-Z]|\x1b\][^\x07]*\x07|(.)", re.S
+)
+
+
+def screen(text: str, width: int) -> list[str]:
+    """What a terminal of ``width`` columns shows after ``text``: autowrap past the last
+    column, carriage return, line feed, cursor up, erase in line; colours ignored."""
+    rows: dict[int, list[str]] = {}
+    row = col = 0
+    for match in _SEQUENCE.finditer(text):
+        params, final, char = match.group(1), match.group(2), match.group(3)
+        line = rows.setdefault(row, [" "] * width)
+        if final == "K":
+            start = 0 if params in {"2", "1"} else col
+            end = col + 1 if params == "1" else width
+            line[start:end] = [" "] * (end - start)
+        elif final == "A":
+            row = max(0, row - int(params or 1))
+        elif char == "\r":
+            col = 0
+        elif char == "\n":
+            row += 1
+        elif char is not None and char >= " ":
+            if col >= width:  # the pending wrap
+                row, col = row + 1, 0
+                line = rows.setdefault(row, [" "] * width)
+            line[col] = char
+            col += 1
+    return ["".join(rows[n]).rstrip() for n in sorted(rows)]

@@ -25,6 +25,24 @@ ProgressMode = Literal["auto", "always", "never"]
 # The bars being drawn right now (at most one in practice), for above_bar().
 _LIVE: list[ProgressBar] = []
 
+# Columns the bar leaves free at the end of its line. A line exactly as wide
+# as the terminal leaves the cursor past the last column, and the "^C" the
+# terminal echoes on Ctrl-C would wrap onto a line of its own, where the
+# bar's last redraw lands: two copies of the bar. Three columns hold "^C".
+_MARGIN = 3
+
+
+class _Narrower:
+    """A renderable drawn ``_MARGIN`` columns narrower than the terminal (resizes followed)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from console.render(
+            self._inner, options.update_width(max(options.max_width - _MARGIN, 10))
+        )
+
 
 class ProgressBar:
     """Show done/total, rate, ETA and failures of a bulk run, or nothing.
@@ -89,7 +107,11 @@ class ProgressBar:
         # Not redirect_stdout: rich would send whatever is written to
         # sys.stdout to this console, that is to stderr, even when stdout is
         # a pipe; above_bar() does that only for the same terminal.
-        self._progress = RichProgress(
+        class _Progress(RichProgress):
+            def get_renderable(self) -> Any:
+                return _Narrower(super().get_renderable())
+
+        self._progress = _Progress(
             *columns, console=console, transient=False, redirect_stdout=False
         )
         self._task = self._progress.add_task(description, total=total, failed=0, rate="")

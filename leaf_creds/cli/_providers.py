@@ -60,7 +60,8 @@ def print_providers(listing: list[dict[str, Any]], out: TextIO, *, table: bool) 
     """Print the listing on ``out``: indented JSON, or a table for a person at a terminal.
 
     The table has one row a provider; a secret field is marked ``*``, an
-    optional one shows its default.
+    optional one shows its default. On a terminal of 80 columns every slug
+    and field name shows whole.
     """
     if not table:
         out.write(json.dumps(listing, indent=2) + "\n")
@@ -87,9 +88,16 @@ def print_providers(listing: list[dict[str, Any]], out: TextIO, *, table: bool) 
             out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
         out.write(note + "\n")
         return
-    grid = Table(*header, caption=note)
-    for row in rows:
-        grid.add_row(*row)
+    from rich.text import Text
+
+    # The slug and the field names are what a user types: never cut. So the
+    # name goes under the slug, which leaves the fields room at 80 columns,
+    # and a column too narrow even so folds a name onto the next line.
+    grid = Table(caption=note)
+    for title in ("provider", *header[2:]):
+        grid.add_column(title, overflow="fold")
+    for slug, name, required, optional in rows:
+        grid.add_row(Text(slug) + Text("\n" + name, style="dim"), required, optional)
     Console(file=out, highlight=False).print(grid)
 
 
