@@ -201,11 +201,13 @@ class TestOperators:
     async def test_mute_and_unmute(self, store: CaseStore) -> None:
         """Muting is recorded with a transition; an unknown case gives None."""
         await news(store)
-        case = await store.set_muted("u1", "john-deere", True, now=at(5))
-        assert case is not None
-        assert case.muted
-        case = await store.set_muted("u1", "john-deere", False, now=at(6))
-        assert case is not None
+        muted = await store.set_muted("u1", "john-deere", True, now=at(5), reason="asked")
+        assert muted is not None
+        assert muted[0].muted
+        assert {"reason": "asked"}.items() <= muted[1].detail.items()
+        unmuted = await store.set_muted("u1", "john-deere", False, now=at(6))
+        assert unmuted is not None
+        case = unmuted[0]
         assert not case.muted
         assert await store.set_muted("nobody", "john-deere", True, now=at(6)) is None
         kinds = [t.kind for t in await store.transitions(case.id)]

@@ -24,6 +24,15 @@ from ._cases import (
     cause_of_alert,
     cause_of_status,
 )
+from ._deliver import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    CommandDelivery,
+    Deliver,
+    DeliveryError,
+    LinkDelivery,
+    WebhookDelivery,
+)
 from ._policy import (
     MISSING,
     RepairPolicy,
@@ -38,6 +47,7 @@ from ._policy import (
     next_step,
     on_news,
 )
+from ._repairs import AuditSummary, Repairs
 from ._sqlite import SQLiteStore
 from ._store import (
     MIGRATIONS,
@@ -50,18 +60,26 @@ from ._store import (
 )
 
 __all__ = [
+    "DELIVERY_HEADER",
     "MIGRATIONS",
     "MISSING",
     "SCHEMA_VERSION",
+    "SIGNATURE_HEADER",
+    "AuditSummary",
     "Case",
     "CaseLink",
     "CaseState",
     "CaseStore",
     "Cause",
+    "CommandDelivery",
     "CredentialSeen",
+    "Deliver",
     "DeliveryAttempt",
+    "DeliveryError",
+    "LinkDelivery",
     "Migration",
     "RepairPolicy",
+    "Repairs",
     "SQLiteStore",
     "Source",
     "Step",
@@ -69,6 +87,7 @@ __all__ = [
     "StoreError",
     "Transition",
     "TransitionKind",
+    "WebhookDelivery",
     "after_check",
     "after_check_failed",
     "cause_of_alert",

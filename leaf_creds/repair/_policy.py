@@ -24,7 +24,7 @@ The life of a case under the default policy:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -89,6 +89,14 @@ def _reminders(_: object, __: object, value: tuple[object, ...]) -> None:
         last = float(delay)
 
 
+def _floats(value: Iterable[float]) -> tuple[float, ...]:
+    return tuple(value)
+
+
+def _sources(value: Iterable[Source]) -> frozenset[Source]:
+    return frozenset(value)
+
+
 def _backoff(_: object, __: object, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 1.0 <= value < 100:
         raise ValidationError(f"check_backoff must be a factor from 1 to 100, got {value!r}")
@@ -130,7 +138,7 @@ class RepairPolicy:
     link_expires_in: int = attrs.field(default=int(7 * DAY), validator=_expires_in)
     link_margin: float = attrs.field(default=HOUR, validator=_seconds("link_margin"))
     reminders: tuple[float, ...] = attrs.field(
-        default=(DAY, 3 * DAY, 7 * DAY), converter=tuple, validator=_reminders
+        default=(DAY, 3 * DAY, 7 * DAY), converter=_floats, validator=_reminders
     )
     first_check: float = attrs.field(default=MINUTE, validator=_seconds("first_check", minimum=1))
     check_backoff: float = attrs.field(default=2.0, validator=_backoff)
@@ -143,7 +151,7 @@ class RepairPolicy:
     )
     max_failed_sends: int = attrs.field(default=5, validator=_attempts)
     check_first: frozenset[Source] = attrs.field(
-        default=frozenset({Source.FAILED_CALL}), converter=frozenset
+        default=frozenset({Source.FAILED_CALL}), converter=_sources
     )
 
 

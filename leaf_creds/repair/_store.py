@@ -567,9 +567,13 @@ class CaseStore(abc.ABC):
     # -- operators ---------------------------------------------------------------
 
     async def set_muted(
-        self, user_id: str, provider: str, muted: bool, *, now: datetime
-    ) -> Case | None:
-        """Mute (no more links or reminders) or unmute a case; return it (None: no such case)."""
+        self, user_id: str, provider: str, muted: bool, *, now: datetime, reason: str | None = None
+    ) -> tuple[Case, Transition] | None:
+        """Mute (no more links or reminders) or unmute a case.
+
+        Returns:
+            The case and its transition; None when there is no such case.
+        """
         async with self.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE repair_cases SET muted = ?, updated_at = ?, next_action_at = "
@@ -581,8 +585,9 @@ class CaseStore(abc.ABC):
                 return None
             case = case_from_row(rows[0])
             kind = TransitionKind.MUTED if muted else TransitionKind.UNMUTED
-            await self._note(tx, case, kind)
-        return case
+            noted = await self._note(tx, case, kind, None if reason is None else {"reason": reason})
+        assert noted is not None
+        return case, noted
 
     # -- reading -------------------------------------------------------------------
 
