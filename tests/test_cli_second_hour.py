@@ -20,12 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from leaf_creds.testing import FakeLeaf
 from tests.test_cli import LEAF_CREDS, creates, write_plan
 from tests.test_cli import Cli as Subprocess
 from tests.test_cli_inprocess import Cli
+from tests.test_fake_onboarding import Elements
 
 
 @pytest.fixture
@@ -372,3 +374,134 @@ def screen(text: str, width: int) -> list[str]:
             line[col] = char
             col += 1
     return ["".join(rows[n]).rstrip() for n in sorted(rows)]
+
+
+JD_KEYS = {"clientKey": "jd-app-id", "clientSecret": "jd-app-secret-value"}
+
+
+class TestWording:
+    async def test_app_keys_create_over_existing_names_the_command(
+        self, cli: Cli, tmp_path: Path
+    ) -> None:
+        """A second `app-keys create` says which `leaf-creds app-keys update` replaces the keys."""
+        keys = tmp_path / "keys.json"
+        keys.write_text(json.dumps(JD_KEYS))
+        argv = ["app-keys", "create", "john-deere", "LeafWidget", "--environment", "STAGE",
+                "--from", str(keys)]  # fmt: skip
+
+        first = await cli(*argv)
+        again = await cli(*argv)
+
+        update = shlex.join(
+            ["leaf-creds", "app-keys", "update", "john-deere", "LeafWidget",
+             "--environment", "STAGE", "--from", str(keys)]
+        )  # fmt: skip
+        assert (0, 1) == (first.code, again.code)
+        assert f"to replace its keys, run: {update}" in again.err
+        assert [] == cli.leaked()
+
+    @pytest.mark.parametrize(
+        ("argv", "said"),
+        [
+            (["get", "john-deere", "W"], "give --environment STAGE or --environment PRODUCTION"),
+            (["delete", "cnhi", "W"], "give --environment STAGE or --environment PRODUCTION"),
+            (["get", "trimble", "W", "--environment", "STAGE"], "leave out --environment"),
+        ],
+    )
+    async def test_the_environment_is_named_as_the_option(
+        self, cli: Cli, fake: FakeLeaf, argv: list[str], said: str
+    ) -> None:
+        """A missing (or needless) environment names `--environment`, not a Python argument;
+        nothing is sent."""
+        result = await cli("app-keys", *argv)
+
+        assert 2 == result.code
+        assert said in result.err
+        assert "environment=" not in result.err
+        assert 0 == len(fake.requests)
+
+    async def test_fake_server_counts_read_in_the_singular(
+        self, sub: Subprocess, tmp_path: Path
+    ) -> None:
+        """`fake-server --seed-file` of one user with one credential: "1 user, 1 credential"."""
+        seed = tmp_path / "seed.json"
+        seed.write_text(json.dumps({"users": [{"id": "u1", "credentials": {"sentera": {
+            "username": "g", "password": "pw", "organizationName": "Acme"}}}]}))  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            LEAF_CREDS, "fake-server", "--port", "0", "--seed-file", str(seed),
+            stderr=asyncio.subprocess.PIPE, env=sub.env,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        shown = ""
+        while "holding" not in shown:
+            shown += (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        proc.send_signal(signal.SIGINT)
+        await proc.wait()
+
+        assert "holding 1 user, 1 credential\n" in shown
+
+
+class TestConsentPage:
+    """The fake's Magic Link page, reached through a link `leaf-creds invite` made."""
+
+    async def invite(self, cli: Cli, fake: FakeLeaf, tmp_path: Path, *providers: str) -> str:
+        user = fake.add_user(name="Ada").id
+        out = tmp_path / "links.jsonl"
+        picks = [arg for provider in providers for arg in ("--provider", provider)]
+        result = await cli("invite", *picks, "--user", user, "--out", str(out))
+        assert 0 == result.code, result.err
+        link: str = outcomes(out)[0]["link"]
+        return link
+
+    async def test_a_provider_without_app_keys_is_shown_unavailable(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """A link for John Deere and CNHI shows both: CNHI, without app keys, as not available;
+        `invite` warned of it."""
+        fake.onboarding.add_app_key("JohnDeere", "LeafWidget", JD_KEYS, environment="STAGE")
+        link = await self.invite(cli, fake, tmp_path, "john-deere", "cnhi")
+        warned = cli.outputs[-1]
+
+        async with aiohttp.ClientSession() as client, client.get(link) as page:
+            elements = Elements(await page.text())
+
+        assert "John Deere" == elements.text["provider-JohnDeere"]
+        assert "provider-CNHI" not in elements.by_id
+        assert "not available" in elements.text["unavailable-CNHI"]
+        assert "no CNHI app keys at Leaf" in warned
+        assert "no JohnDeere app keys" not in warned
+
+    async def test_no_app_keys_at_all_says_why(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        link = await self.invite(cli, fake, tmp_path, "cnhi")
+
+        async with aiohttp.ClientSession() as client, client.get(link) as page:
+            elements = Elements(await page.text())
+
+        assert "app keys" in elements.text["no-providers"]
+        assert "leaf-creds invite: warning: no CNHI app keys at Leaf" in cli.outputs[-1]
+
+    async def test_withheld_permission_is_not_connected(
+        self, cli: Cli, fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """Signing in without sharing the organizations does not say "is connected"."""
+        fake.onboarding.add_app_key("JohnDeere", "LeafWidget", JD_KEYS, environment="STAGE")
+        link = await self.invite(cli, fake, tmp_path, "john-deere")
+
+        async with aiohttp.ClientSession() as client:
+            async with client.get(link) as page:
+                landing = Elements(await page.text())
+            href = str(landing.by_id["provider-JohnDeere"]["href"])
+            session = href.partition("session=")[2]
+            async with client.post(
+                fake.url + href.partition("?")[0], data={"session": session, "username": "ada"}
+            ) as answer:
+                result = Elements(await answer.text())
+            async with client.get(link + "?session=" + session) as page:
+                again = Elements(await page.text())
+
+        assert "MISSING_PERMISSION" == result.by_id["result"]["data-status"]
+        assert "is connected" not in result.text["result"]
+        assert "did not share your organizations" in result.text["result"]
+        assert "connected (MISSING_PERMISSION)" == again.text["connected-JohnDeere"]

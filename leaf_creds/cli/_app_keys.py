@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
 from typing import Any
 
 from .. import (
     AppKey,
+    ConflictError,
     CredentialResource,
     Registry,
     ValidationError,
@@ -23,11 +25,13 @@ from .. import (
 )
 from ._common import (
     AUTH_HELP,
+    EXIT_FAILED,
     EXIT_OK,
     Commands,
     UsageError,
     make_session,
     read_body,
+    say,
     with_session,
 )
 
@@ -85,6 +89,27 @@ def app_key_resource(registry: Registry, name: str) -> CredentialResource[Any, A
     raise UsageError(f"{name!r} is not a provider with app keys; these have them: {known}")
 
 
+def _check_environment(
+    resource: CredentialResource[Any, Any], command: str, environment: str | None
+) -> None:
+    """Refuse a missing or needless ``--environment`` in the option's words.
+
+    Raises:
+        UsageError: The provider's app keys live per environment and none
+            was given, or they do not and one was.
+    """
+    spec = resource.app_key
+    if spec is None or command == "list":
+        return
+    if spec.per_environment and environment is None:
+        raise UsageError(
+            f"{spec.provider} app keys live per environment: give --environment STAGE "
+            "or --environment PRODUCTION"
+        )
+    if not spec.per_environment and environment is not None:
+        raise UsageError(f"{spec.provider} app keys have no environment: leave out --environment")
+
+
 def _json(key: AppKey) -> dict[str, Any]:
     data: dict[str, Any] = make_converter().unstructure(key, AppKey)
     return data
@@ -95,10 +120,11 @@ def run(args: argparse.Namespace) -> int:
     registry = default_registry()
     resource = app_key_resource(registry, args.provider)
     command = args.app_keys_command
+    environment = getattr(args, "environment", None)
+    _check_environment(resource, command, environment)
     body = read_body(args.from_file) if command in {"create", "update"} else None
     leaf = make_session(args, registry)
     app_keys = leaf.app_keys
-    environment = getattr(args, "environment", None)
     work: Any
     if command == "list":
         work = app_keys.list(resource)
@@ -114,6 +140,16 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         # Raised before any request: bad usage. The message names fields, never values.
         raise UsageError(str(exc)) from None
+    except ConflictError as exc:
+        if command != "create":
+            raise
+        # Leaf's answer speaks HTTP ("PUT"); a command-line user wants the command.
+        say(f"leaf-creds app-keys: {type(exc).__name__}: {exc}")
+        update = ["leaf-creds", "app-keys", "update", args.provider, args.app_name]
+        update += ["--environment", environment] if environment else []
+        say(f"leaf-creds app-keys: to replace its keys, run: "
+            f"{shlex.join([*update, '--from', args.from_file])}")  # fmt: skip
+        return EXIT_FAILED
     if command == "list":
         data: Any = [_json(key) for key in result]
     elif command == "delete":

@@ -33,6 +33,7 @@ import attrs
 
 from .. import (
     CredentialResource,
+    LeafError,
     LeafSession,
     LinkSettings,
     MagicLink,
@@ -65,7 +66,7 @@ from ._invite_files import checked_users, open_links, read_invited, user_lines
 from ._output import JsonLines, error_json
 from ._progress import ProgressBar, ProgressMode
 
-__all__ = ["InviteCounts", "add_parser", "invite", "run"]
+__all__ = ["InviteCounts", "add_parser", "invite", "run", "warn_without_app_keys"]
 
 # The value of a --missing user's outcome that has a credential already.
 _CONNECTED: Final = "connected"
@@ -193,28 +194,28 @@ def run(args: argparse.Namespace) -> int:
     append = bool(args.resume and args.out and same_file(args.resume, args.out))
     out: IO[str] = sys.stdout if args.out is None else open_links(args.out, append=append)
     started = time.perf_counter()
-    try:
-        counts = asyncio.run(
-            with_session(
-                leaf,
-                invite(
-                    leaf,
-                    resources=resources,
-                    users=users,
-                    authentication=args.authentication,
-                    expires_in=expires_in,
-                    settings=settings,
-                    done=done,
-                    writer=JsonLines(out),
-                    err=sys.stderr,
-                    concurrency=args.concurrency,
-                    rate=bulk_rate(args, leaf),
-                    progress=args.progress,
-                    total=total,
-                    reuse=bool(args.resume),
-                ),
-            )
+
+    async def work() -> InviteCounts:
+        await warn_without_app_keys(leaf, resources)
+        return await invite(
+            leaf,
+            resources=resources,
+            users=users,
+            authentication=args.authentication,
+            expires_in=expires_in,
+            settings=settings,
+            done=done,
+            writer=JsonLines(out),
+            err=sys.stderr,
+            concurrency=args.concurrency,
+            rate=bulk_rate(args, leaf),
+            progress=args.progress,
+            total=total,
+            reuse=bool(args.resume),
         )
+
+    try:
+        counts = asyncio.run(with_session(leaf, work()))
     finally:
         if out is not sys.stdout:
             out.close()
@@ -329,6 +330,29 @@ async def invite(
                     counts.failed += 1
                     counts.errors[error_kind(outcome.error)] += 1
     return counts
+
+
+async def warn_without_app_keys(
+    leaf: LeafSession, resources: list[CredentialResource[Any, Any]]
+) -> None:
+    """Warn of each provider with no app keys at Leaf: its links offer no sign-in for it.
+
+    One ``GET /app-keys/{provider}`` each; an answer that cannot tell (an
+    error) warns of nothing.
+    """
+    for resource in resources:
+        if resource.app_key is None:
+            continue
+        try:
+            keys = await leaf.app_keys.list(resource)
+        except LeafError:
+            continue
+        if not keys:
+            say(
+                f"leaf-creds invite: warning: no {resource.app_key.provider} app keys at Leaf: "
+                f"these links offer no {resource.name} sign-in until you run "
+                f"leaf-creds app-keys create {resource.slug} APP --from KEYS.json"
+            )
 
 
 @attrs.frozen

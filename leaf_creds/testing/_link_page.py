@@ -16,7 +16,12 @@ them too):
   it ``MISSING_PERMISSION``, which logs its event and sends the
   ``credentialsLimitedPermission`` alert, as a status change does;
 - with ``disconnectEnabled`` a connected provider shows a Disconnect button,
-  which deletes the credential (no alert).
+  which deletes the credential (no alert);
+- a provider the link allows but that has no app keys at Leaf is listed as
+  not available (``unavailable-NAME``), with the reason, rather than left
+  out: a link for John Deere and CNHI shows both, whichever can be used;
+- after a sign-in that withheld organization access the page says so
+  (``MISSING_PERMISSION``), not that the provider is connected.
 """
 
 from __future__ import annotations
@@ -191,17 +196,40 @@ class FakeLinkPage:
             parts.append(f'<p id="leaf-user">{html.escape(user.name or user.id)}</p>')
         offered = self._offered(entry)
         if not offered:
-            parts.append('<p id="no-providers">No provider is available on this link yet.</p>')
-        items = [self._provider_item(entry, name, session) for name in offered]
+            parts.append(
+                '<p id="no-providers">No provider is available on this link yet: none of its '
+                "providers has app keys at Leaf (leaf-creds app-keys create PROVIDER APP "
+                "--from KEYS.json registers them).</p>"
+            )
+        # A provider the link names but that cannot be used yet is shown as
+        # such ("All" names none: it lists only those that can be used).
+        named = entry.allowed() if entry.allowed() != list(LINK_PROVIDERS) else offered
+        items = [
+            self._provider_item(entry, name, session)
+            if name in offered
+            else self._unavailable_item(name)
+            for name in named
+            if name in LINK_PROVIDERS
+        ]
         if items:
             parts.append('<ul id="providers">' + "".join(items) + "</ul>")
         return _page(entry, "\n".join(parts))
 
+    def _unavailable_item(self, name: str) -> str:
+        """Return the landing page's line of an allowed provider that has no app keys."""
+        return (
+            f'<li id="unavailable-{name}">{html.escape(self._label(name))}: not available '
+            "yet (no app keys at Leaf for it)</li>"
+        )
+
     def _provider_item(self, entry: StoredLink, name: str, session: str) -> str:
         """Return the landing page's line of one offered provider."""
-        connected = self._state.peek(entry.leaf_user_id, LINK_PROVIDERS[name]) is not None
+        record = self._state.peek(entry.leaf_user_id, LINK_PROVIDERS[name])
+        connected = record is not None
         href = f"{MAGIC_LINK_PAGE}/{entry.id}/{name}?session={quote(session)}"
-        mark = f' <span id="connected-{name}">connected</span>' if connected else ""
+        status = "" if record is None else str(record.get("status", "OK"))
+        shown = "connected" if status == "OK" else f"connected ({html.escape(status)})"
+        mark = f' <span id="connected-{name}">{shown}</span>' if connected else ""
         if connected and entry.settings.get("disconnectEnabled"):
             action = html.escape(f"{MAGIC_LINK_PAGE}/{entry.id}/{name}/disconnect")
             mark += (
@@ -241,10 +269,17 @@ class FakeLinkPage:
         granted = form.get("permissions") == "granted"
         record = self._connect(entry, name, grant_permissions=granted)
         back = f"{MAGIC_LINK_PAGE}/{entry.id}?session={quote(session)}"
+        status = str(record["status"])
+        said = (
+            f"{html.escape(label)} is connected."
+            if status == "OK"
+            else f"{html.escape(label)} is signed in, but you did not share your "
+            "organizations: no data can be read until you do. Open the link again to "
+            "share them."
+        )
         return _page(
             entry,
-            f'<p id="result" data-status="{html.escape(str(record["status"]))}">'
-            f"{html.escape(label)} is connected.</p>\n"
+            f'<p id="result" data-status="{html.escape(status)}">{said}</p>\n'
             f'<p><a id="back" href="{html.escape(back)}">Connect another provider</a></p>',
         )
 

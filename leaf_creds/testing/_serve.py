@@ -96,7 +96,7 @@ def _greeting(
         if given_token
         else f"bearer token (24 h): {fake.token}"
     )
-    users = f"{len(fake.users)} users, {credentials} credentials"
+    users = f"{_plural(len(fake.users), 'user')}, {_plural(credentials, 'credential')}"
     add = (
         f"curl -X POST {fake.url}{USERS_PATH} -H 'Authorization: Bearer TOKEN' "
         """-H 'Content-Type: application/json' -d '{"name": "Ada"}'"""
@@ -108,3 +108,7 @@ def _greeting(
         f"  holding {users}\n"
         f"  add a user: {add}\n"
     )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
