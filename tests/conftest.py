@@ -125,3 +125,12 @@ def cli(
     monkeypatch.setenv("LEAF_TOKEN", fake.token)
     monkeypatch.setenv("LEAF_BASE_URL", fake.url)
     return Cli(capsys, [*cli_secrets, fake.token])
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server of our own on 127.0.0.1, for the session (skips without one)."""
+    from tests.postgres_server import running_postgres
+
+    with running_postgres() as dsn:
+        yield dsn

@@ -25,11 +25,11 @@ class TestExtras:
         assert set() == names(extras()["test"]) & {"mypy", "ruff"}
 
     def test_dev_extra_is_test_plus_the_tools(self) -> None:
-        """The dev extra is the test extra plus mypy, ruff and mutmut."""
+        """The dev extra is the test extra plus mypy (and asyncpg-stubs), ruff and mutmut."""
         dev = extras()["dev"]
 
         assert "leaf-creds[test]" in dev
-        assert {"leaf-creds", "mypy", "ruff", "mutmut"} == names(dev)
+        assert {"leaf-creds", "mypy", "ruff", "mutmut", "asyncpg-stubs"} == names(dev)
 
     def test_readme_development_installs_dev(self) -> None:
         """The README's Development section installs the dev extra."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from leaf_creds.repair import (
     CaseStore,
     Cause,
     CredentialSeen,
+    PostgresStore,
     RepairPolicy,
     Source,
     SQLiteStore,
@@ -27,6 +29,7 @@ from leaf_creds.repair import (
     TransitionKind,
     after_check,
 )
+from tests.postgres_server import fresh_database
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -36,10 +39,16 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[CaseStore]:
-    """A migrated SQLite store in a temporary file."""
-    async with SQLiteStore(tmp_path / "cases.db") as opened:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CaseStore]:
+    """A migrated store: a SQLite file, or a fresh database on the tests' PostgreSQL."""
+    made: CaseStore
+    if request.param == "sqlite":
+        made = SQLiteStore(tmp_path / "cases.db")
+    else:
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        made = PostgresStore(await fresh_database(dsn, f"store_{uuid.uuid4().hex[:12]}"))
+    async with made as opened:
         yield opened
 
 

@@ -33,6 +33,7 @@ from ._deliver import (
     LinkDelivery,
     WebhookDelivery,
 )
+from ._open import DEFAULT_STORE, open_store
 from ._policy import (
     MISSING,
     RepairPolicy,
@@ -47,6 +48,7 @@ from ._policy import (
     next_step,
     on_news,
 )
+from ._postgres import PostgresStore
 from ._repairs import AuditSummary, Repairs
 from ._sqlite import SQLiteStore
 from ._store import (
@@ -60,6 +62,7 @@ from ._store import (
 )
 
 __all__ = [
+    "DEFAULT_STORE",
     "DELIVERY_HEADER",
     "MIGRATIONS",
     "MISSING",
@@ -78,6 +81,7 @@ __all__ = [
     "DeliveryError",
     "LinkDelivery",
     "Migration",
+    "PostgresStore",
     "RepairPolicy",
     "Repairs",
     "SQLiteStore",
@@ -98,4 +102,5 @@ __all__ = [
     "next_action_at",
     "next_step",
     "on_news",
+    "open_store",
 ]

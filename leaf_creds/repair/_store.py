@@ -317,7 +317,11 @@ class CaseStore(abc.ABC):
         del tx
 
     async def __aenter__(self) -> CaseStore:
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.aclose()  # __aexit__ does not run when entering fails
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
