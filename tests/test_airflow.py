@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -432,12 +433,17 @@ def airflow_environment(home: Path) -> dict[str, str]:
     }
 
 
-async def dags_test(home: Path, fake: FakeLeaf, conf: dict[str, Any]) -> tuple[int, str]:
-    """Run `airflow dags test` for the example DAG; return its exit status and output."""
+async def dags_test(
+    home: Path, fake: FakeLeaf, conf: dict[str, Any], **extra: Any
+) -> tuple[int, str]:
+    """Run `airflow dags test` for the example DAG; return its exit status and output.
+
+    ``extra``: the connection's extra, over the fake's token (``token="wrong"``).
+    """
     env = {
         **os.environ,
         **airflow_environment(home),
-        "AIRFLOW_CONN_LEAF_DEFAULT": connection(fake),
+        "AIRFLOW_CONN_LEAF_DEFAULT": connection(fake, **extra),
         "AIRFLOW_VAR_LEAF_CNHI_CLIENT_SECRET": NEW_SECRET,
     }
     process = await asyncio.create_subprocess_exec(
@@ -497,6 +503,9 @@ class TestExampleDag:
         invited = [json.loads(raw) for raw in (workdir / "links.jsonl").read_text().splitlines()]
         assert sorted(bad) == sorted(line["leafUserId"] for line in invited)
         assert all(line.get("linkId") for line in invited)
+        # The invitations work for a week, not Leaf's default 15 minutes.
+        week = datetime.now(UTC) + timedelta(days=6)
+        assert all(datetime.fromisoformat(line["expiresAt"]) > week for line in invited)
         assert 0o600 == (workdir / "plan.jsonl").stat().st_mode & 0o777
         for secret in (leaf_fake.token, NEW_SECRET, "old-client-secret"):
             assert secret not in output
@@ -517,3 +526,18 @@ class TestExampleDag:
         assert set(range(1, len(plan) + 1)) == set().union(*done)
         invited_again = (workdir / "links.jsonl").read_text().splitlines()
         assert len(bad) == len(invited_again)  # the links file resumed: no second link
+
+    async def test_a_refused_token_fails_at_once(
+        self, migrated_home: Path, leaf_fake: FakeLeaf, tmp_path: Path
+    ) -> None:
+        """With a token Leaf refuses, write_plan fails for good on its first 401: no retry
+        (the DAG's retries=2 would send the same token twice more)."""
+        leaf_fake.add_user(name="grower")
+        conf = {"workdir": str(tmp_path / "work"), "shards": 1}
+
+        code, output = await dags_test(migrated_home, leaf_fake, conf, token="not-the-token")
+
+        assert 0 != code
+        assert "Leaf refused the credentials of the connection leaf_default" in output
+        assert 1 == leaf_fake.count("GET", "/users")
+        assert "not-the-token" not in output

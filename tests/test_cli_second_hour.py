@@ -505,3 +505,50 @@ class TestConsentPage:
         assert "is connected" not in result.text["result"]
         assert "did not share your organizations" in result.text["result"]
         assert "connected (MISSING_PERMISSION)" == again.text["connected-JohnDeere"]
+
+
+AIRFLOW_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "airflow"
+
+
+class TestAirflowExampleAgainstTheFake:
+    async def test_the_seed_and_the_app_keys_make_a_live_invitation(
+        self, sub: Subprocess, tmp_path: Path
+    ) -> None:
+        """The README's "Try it against the fake": `fake-server --seed-file
+        examples/airflow/growers.json`, then `app-keys create cnhi ... --from
+        examples/airflow/cnhi-app-keys.json`; an invitation then offers CNHI, with no warning."""
+        server = await asyncio.create_subprocess_exec(
+            LEAF_CREDS, "fake-server", "--port", "0", "--token", "demo-token",
+            "--seed-file", str(AIRFLOW_EXAMPLE / "growers.json"),
+            stderr=asyncio.subprocess.PIPE, env=sub.env,
+        )  # fmt: skip
+        assert server.stderr is not None
+        shown = ""
+        while "holding" not in shown:
+            shown += (await asyncio.wait_for(server.stderr.readline(), 30)).decode()
+        url = re.search(r"listening on (\S+)", shown)
+        assert url is not None
+        env = {**sub.env, "LEAF_BASE_URL": url.group(1), "LEAF_TOKEN": "demo-token"}
+        try:
+            keys = await sub(
+                "app-keys", "create", "cnhi", "AcmeAgronomy", "--environment", "PRODUCTION",
+                "--from", str(AIRFLOW_EXAMPLE / "cnhi-app-keys.json"), env=env,
+            )  # fmt: skip
+            audit = await sub("audit", "--provider", "cnhi", env=env)
+            invite = await sub(
+                "invite", "--provider", "cnhi", "--user", "grower-4", "--expires-in", "604800",
+                env=env,
+            )  # fmt: skip
+            link = json.loads(invite.stdout)["link"]
+            async with aiohttp.ClientSession() as client, client.get(link) as page:
+                elements = Elements(await page.text())
+        finally:
+            server.send_signal(signal.SIGINT)
+            await server.wait()
+
+        statuses = sorted(line["status"] for line in audit.lines())
+        assert "holding 6 users, 6 credentials" in shown
+        assert (0, 0, 0) == (keys.code, audit.code, invite.code)
+        assert ["OK"] * 4 + ["UNAUTHENTICATED"] * 2 == statuses
+        assert "warning" not in invite.stderr
+        assert "CNHI" == elements.text["provider-CNHI"]

@@ -16,7 +16,12 @@ Run it with ``airflow dags test leaf_rotate_client_secret --conf '{"workdir": "/
 "shards": 4}'``. The connection ``leaf_default`` (type ``leaf``) holds the
 base URL and a token or a login. Put the shards in one Airflow pool sized to
 your account's share of Leaf's rate limit (see the README's "Running on
-Airflow").
+Airflow"). Against the fake: ``growers.json`` here is a seed document for
+``leaf-creds fake-server --seed-file``, and ``cnhi-app-keys.json`` the app
+keys without which an invitation offers no CNHI sign-in.
+
+A token Leaf refuses fails ``write_plan`` for good at once
+(``AirflowFailException``): a retry would meet the same 401.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
-from leaf_creds import CNHI, Get
+from leaf_creds import CNHI, AuthenticationError, BulkStoppedError, Get
 from leaf_creds.airflow import (
     LeafApplyOperator,
     LeafAuditOperator,
@@ -41,6 +47,8 @@ from leaf_creds.airflow import (
 )
 
 CONN_ID = "leaf_default"
+# How long an invitation works: a grower needs days, not Leaf's default 15 minutes.
+LINK_LIFETIME = 7 * 86400
 log = logging.getLogger(__name__)
 # Mapped shards share the pool's slots: size the pool, not the DAG, to the
 # account (Leaf's limit is per API-owner account, across every worker).
@@ -114,7 +122,16 @@ def leaf_rotate_client_secret() -> None:
             partial.replace(plan)
             return len(lines)
 
-        log.info("plan: %d credential(s) to rotate", asyncio.run(write()))
+        try:
+            count = asyncio.run(write())
+        except (AuthenticationError, BulkStoppedError) as exc:
+            if isinstance(exc, BulkStoppedError) and exc.reason != "unauthenticated":
+                raise  # Leaf unreachable: a retry may get through
+            # A refused token is refused again on every retry: fail at once.
+            raise AirflowFailException(
+                f"write_plan: Leaf refused the credentials of the connection {CONN_ID}: {exc}"
+            ) from exc
+        log.info("plan: %d credential(s) to rotate", count)
         return str(plan)
 
     @task
@@ -162,6 +179,7 @@ def leaf_rotate_client_secret() -> None:
         users_file="{{ ti.xcom_pull(task_ids='reconnect') }}",
         out="{{ params.workdir }}/links.jsonl",
         company_name="Acme Agronomy",
+        expires_in=LINK_LIFETIME,
     )
 
     apply >> audit
