@@ -14,6 +14,7 @@ import shlex
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import time
 from collections.abc import Callable
@@ -552,3 +553,50 @@ class TestAirflowExampleAgainstTheFake:
         assert ["OK"] * 4 + ["UNAUTHENTICATED"] * 2 == statuses
         assert "warning" not in invite.stderr
         assert "CNHI" == elements.text["provider-CNHI"]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the README's pytest example leaves to the reader: their app's code under test.
+_MY_APP = """
+import types as _types
+
+import leaf_creds as _lc
+
+
+async def _onboard(leaf, user_id):
+    await leaf.create(_lc.SENTERA, user_id, {"username": "ada", "password": "pw",
+                                              "organizationName": "Ada's farm"})
+
+my_app = _types.SimpleNamespace(onboard=_onboard)
+"""
+
+
+def pytest_examples() -> list[tuple[str, str]]:
+    """The pytest examples of the README and the docs: (where, code)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [
+        (page.relative_to(ROOT).as_posix(), block)
+        for page in pages
+        if page.exists()
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+        if "leaf_fake" in block and "async def test_" in block
+    ]
+
+
+class TestPytestExamplesInStrictMode:
+    @pytest.mark.parametrize(("where", "code"), pytest_examples(), ids=lambda v: v[:40])
+    def test_every_test_of_the_example_passes(self, where: str, code: str, tmp_path: Path) -> None:
+        """Each pytest example of the docs passes under pytest-asyncio's strict mode, which the
+        README says is supported: every async test is marked."""
+        example = tmp_path / "test_example.py"
+        example.write_text(_MY_APP + code)
+        tests = code.count("async def test_")
+
+        proc = subprocess.run(  # noqa: S603 - our own venv's pytest
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "-o", "asyncio_mode=strict", str(example)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+        assert 0 == proc.returncode, f"{where}:\n{proc.stdout[-3000:]}"
+        assert f"{tests} passed" in proc.stdout, proc.stdout[-3000:]
