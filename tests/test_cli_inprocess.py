@@ -687,7 +687,9 @@ class TestDemo:
         """The demo, in a new temporary directory, ends with every operation ok and no leak."""
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
-        result = offline.run("demo", "--users", "30", "--seed", "3", "--progress", "always")
+        result = offline.run(
+            "demo", "--users", "30", "--seed", "3", "--progress", "always", "--keep"
+        )
 
         summary = result.json()
         workdir = Path(summary["workdir"])

@@ -15,6 +15,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from collections.abc import Callable
@@ -27,13 +28,21 @@ import pytest
 from leaf_creds.testing import FakeLeaf
 from tests.test_cli import LEAF_CREDS, creates, write_plan
 from tests.test_cli import Cli as Subprocess
-from tests.test_cli_inprocess import Cli
+from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
 from tests.test_fake_onboarding import Elements
 
 
 @pytest.fixture
 def sub(fake: FakeLeaf) -> Subprocess:
     return Subprocess(fake)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`main(argv)` in-process with no Leaf settings, for commands that send nothing."""
+    for name in LEAF_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return Cli(capsys, [])
 
 
 class TestPorts:
@@ -600,3 +609,32 @@ class TestPytestExamplesInStrictMode:
 
         assert 0 == proc.returncode, f"{where}:\n{proc.stdout[-3000:]}"
         assert f"{tests} passed" in proc.stdout, proc.stdout[-3000:]
+
+
+class TestDemoCleansUp:
+    def test_the_temporary_directory_is_removed(
+        self, offline: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`demo` removes the temporary directory it made, and says so; the summary's
+        "workdir" is then null."""
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+        result = offline.run("demo", "--users", "10", "--progress", "never")
+
+        assert 0 == result.code, result.err
+        assert None is result.json()["workdir"]
+        assert [] == list(tmp_path.iterdir())
+        assert "demo: removed its temporary directory" in result.err
+
+    def test_keep_keeps_it(
+        self, offline: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+        result = offline.run("demo", "--users", "10", "--progress", "never", "--keep")
+
+        [kept] = list(tmp_path.iterdir())
+        assert 0 == result.code, result.err
+        assert str(kept) == result.json()["workdir"]
+        assert (kept / "plan.jsonl").exists()
+        assert "removed" not in result.err

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -52,7 +53,12 @@ def add_parser(commands: Commands) -> None:
     )
     sub.add_argument(
         "--workdir", metavar="DIR",
-        help="where to write the plan, results and report (default: a new temporary directory)",
+        help="where to write the plan, results and report, and keep them (default: a new "
+        "temporary directory, removed at the end)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--keep", action="store_true",
+        help="keep the temporary directory (about 2 kB a user) and print where it is",
     )  # fmt: skip
     add_bulk_options(sub)
 
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         users=args.users,
         seed=args.seed,
         workdir=args.workdir,
+        keep=args.keep,
         concurrency=args.concurrency,
         progress=args.progress,
         out=sys.stdout,
@@ -79,11 +86,28 @@ def run_demo(
     progress: ProgressMode,
     out: TextIO,
     err: TextIO,
+    keep: bool = False,
 ) -> int:
-    """Run the demo; return 0 when every operation of the plan ended ok."""
-    directory = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="leaf-creds-demo-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(users, seed, directory, concurrency, progress, out, err))
+    """Run the demo; return 0 when every operation of the plan ended ok.
+
+    A temporary directory (no ``workdir``) is removed at the end, interrupted
+    or not, unless ``keep``: it grows by about 2 kB a user.
+    """
+    if workdir:
+        directory = Path(workdir)
+        directory.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_demo(users, seed, directory, concurrency, progress, out, err))
+    directory = Path(tempfile.mkdtemp(prefix="leaf-creds-demo-"))
+    kept = False
+    try:
+        code = asyncio.run(
+            _demo(users, seed, directory, concurrency, progress, out, err, kept=keep)
+        )
+        kept = keep
+        return code
+    finally:
+        if not kept:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _secret(rng: random.Random) -> str:
@@ -116,6 +140,8 @@ async def _demo(
     progress: ProgressMode,
     out: TextIO,
     err: TextIO,
+    *,
+    kept: bool = True,
 ) -> int:
     from leaf_creds.testing import DEFAULT_ACCOUNTS, FakeLeaf
 
@@ -225,11 +251,13 @@ async def _demo(
                 "connectedThroughLinks": onboarding.connected + onboarding.limited,
                 "onboardingFailures": onboarding.failed,
                 "seconds": round(seconds, 2),
-                "workdir": str(directory),
+                "workdir": str(directory) if kept else None,
             }
         )
         + "\n"
     )
     ok = counts.failed == 0 and unread == 0 and twice == 0 and onboarding.failed == 0
+    if not kept:
+        say(f"demo: removed its temporary directory {directory} (--keep keeps it)")
     say(f"demo: {'every operation ended ok' if ok else 'some operations failed'} in {seconds:.1f}s")
     return 0 if ok else 1
