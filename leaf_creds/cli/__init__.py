@@ -36,6 +36,7 @@ from . import (
     _invite,
     _offboard,
     _providers,
+    _watch,
 )
 from ._common import (
     AUTH_HELP,
@@ -64,6 +65,7 @@ _COMMANDS = (
     _invite,
     _connect,
     _offboard,
+    _watch,
 )
 
 

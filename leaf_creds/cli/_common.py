@@ -48,6 +48,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "read_body",
+    "read_secret",
     "resource_of",
     "same_file",
     "say",
@@ -343,6 +344,21 @@ def read_body(source: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise UsageError(f"{source}: expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def read_secret(option: str, path: str) -> str:
+    """Read a secret from the file of ``option`` (its text, stripped); it is never printed.
+
+    Raises:
+        UsageError: It cannot be read, or is empty.
+    """
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(read_error(f"{option} {path}", exc)) from None
+    if not secret:
+        raise UsageError(f"{option} {path} is empty")
+    return secret
 
 
 def open_out(path: str | None, *, append: bool = False) -> IO[str]:
