@@ -15,8 +15,10 @@ core 1 on a machine with two or more cores:
 
 Every measurement runs in a fresh process, whose peak RSS is taken from
 ``os.wait4``. Raw and leaf runs alternate, and each ratio is the median of
-the per-pair ratios, so drift of the machine cancels out. The figures are
-for reading, never asserted: nothing here is part of the test suite.
+the per-pair ratios, so drift of the machine cancels out. Under the table
+each target gets PASS or MISS, and the exit status says it: 0 when every
+target passed, 1 when one was missed (``--quick`` too: a short run's MISS is
+a MISS, rerun without it to confirm). Nothing here is part of the test suite.
 
 Client CPU per request against raw aiohttp *and* a naive attrs + cattrs SDK,
 with issue 26's targets and a verdict, is ``bench/cpu.py``'s job: it pins
@@ -508,6 +510,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n(took {results['meta']['seconds']:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    missed = [name for name, _, ok in targets(results) if not ok]
+    if missed:
+        print(f"MISSED {len(missed)} target(s): " + "; ".join(missed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib.util
 import json
 import os
 import pty
@@ -638,3 +639,47 @@ class TestDemoCleansUp:
         assert str(kept) == result.json()["workdir"]
         assert (kept / "plan.jsonl").exists()
         assert "removed" not in result.err
+
+
+BENCH = ROOT / "bench" / "run.py"
+
+
+class TestBenchmarkExitStatus:
+    def test_quick_exits_1_on_a_miss(self, tmp_path: Path) -> None:
+        """`bench/run.py --quick`: the exit status agrees with the targets' PASS and MISS."""
+        proc = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, str(BENCH), "--quick", "--only", "import"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+        verdicts = re.findall(r"^  (PASS|MISS)  ", proc.stdout, re.M)
+        assert verdicts, proc.stdout + proc.stderr
+        assert (1 if "MISS" in verdicts else 0) == proc.returncode, proc.stderr
+        assert ("MISSED" in proc.stderr) == ("MISS" in verdicts)
+
+    def test_a_miss_is_exit_1(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Whatever the machine: given a missed target, main() returns 1, a passed one 0."""
+        monkeypatch.syspath_prepend(str(BENCH.parent))
+        # main() points the bytecode cache of its children elsewhere: restored after.
+        monkeypatch.setenv("PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX", ""))
+        monkeypatch.delenv("PYTHONPYCACHEPREFIX")
+        monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+        spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+        assert spec is not None
+        assert spec.loader is not None
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        meta = {"server": "x", "client_core": 0, "server_core": 1, "cpus": 2, "python": "3",
+                "aiohttp": "3", "quick": True, "seconds": 1.0}  # fmt: skip
+
+        codes = []
+        for ratio in (2.0, 1.0):
+            results = {"meta": meta, "import": {"runs": 1, "aiohttp_ms": 100.0,
+                       "leaf_creds_ms": 100.0 * ratio, "ratio": ratio, "imports_rich": False}}
+            monkeypatch.setattr(bench, "collect", lambda *_, r=results: r)
+            codes.append(bench.main(["--quick", "--only", "import"]))
+
+        assert [1, 0] == codes
+        assert "MISSED 1 target(s): import leaf_creds" in capsys.readouterr().err
