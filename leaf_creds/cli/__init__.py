@@ -36,6 +36,7 @@ from . import (
     _invite,
     _offboard,
     _providers,
+    _report,
     _watch,
 )
 from ._common import (
@@ -66,6 +67,7 @@ _COMMANDS = (
     _connect,
     _offboard,
     _watch,
+    _report,
 )
 
 

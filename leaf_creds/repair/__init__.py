@@ -50,6 +50,7 @@ from ._policy import (
 )
 from ._postgres import PostgresStore
 from ._repairs import AuditSummary, Repairs
+from ._report import BrokenCase, Report, build_report, render_html, report_json
 from ._sqlite import SQLiteStore
 from ._store import (
     MIGRATIONS,
@@ -69,6 +70,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SIGNATURE_HEADER",
     "AuditSummary",
+    "BrokenCase",
     "Case",
     "CaseLink",
     "CaseState",
@@ -84,6 +86,7 @@ __all__ = [
     "PostgresStore",
     "RepairPolicy",
     "Repairs",
+    "Report",
     "SQLiteStore",
     "Source",
     "Step",
@@ -94,6 +97,7 @@ __all__ = [
     "WebhookDelivery",
     "after_check",
     "after_check_failed",
+    "build_report",
     "cause_of_alert",
     "cause_of_status",
     "check_due",
@@ -103,4 +107,6 @@ __all__ = [
     "next_step",
     "on_news",
     "open_store",
+    "render_html",
+    "report_json",
 ]
