@@ -18,6 +18,7 @@ PUBLIC_MODULES = {
     "leaf_creds.testing": "leaf_creds/testing/__init__.py",
     "leaf_creds.airflow": "leaf_creds/airflow/__init__.py",
     "leaf_creds.otel": "leaf_creds/otel.py",
+    "leaf_creds.repair": "leaf_creds/repair/__init__.py",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 MARKER = "<!-- leaf-creds commands -->"
 PAGE = "reference/cli.md"
-WIDTH = 88  # the usage lines' width, fixed so that a build never depends on the terminal
+WIDTH = 78  # the usage lines' width, fixed so that a build never depends on the terminal
 CONNECTION = "connection"  # the title of the options every command that talks to Leaf shares
 
 
