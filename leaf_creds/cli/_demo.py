@@ -8,7 +8,10 @@ request was applied), runs ``apply`` with the progress bar, lets a few
 credentials go bad as Leaf would in the background, runs the onboarding
 act (``_demo_onboarding``: John Deere app keys, ``invite --missing``, a share
 of growers connecting on the fake's Magic Link page), then runs ``audit
---events`` and prints its table. No network; a few seconds.
+--events`` and prints its table, and ends with the repair act
+(``_demo_repair``: John Deere credentials break, alerts open cases, links
+go out, growers reconnect, cases close, ``report.html`` is written). No
+network; a few seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ._apply_plan import apply_plan
 from ._audit import audit, print_table
 from ._common import Commands, add_bulk_options, positive_int
 from ._demo_onboarding import onboarding_act
+from ._demo_repair import repair_act
 from ._output import JsonLines
 from ._plan import LineSet, check_plan
 from ._progress import ProgressMode
@@ -233,8 +237,9 @@ async def _demo(
                     report=JsonLines(report_file), err=err, concurrency=concurrency,
                     progress=progress,
                 )  # fmt: skip
-        print_table(table, err)
-        say(f"audit: report {report} (with the event log of every credential not OK)")
+            print_table(table, err)
+            say(f"audit: report {report} (with the event log of every credential not OK)")
+            repaired = await repair_act(fake, leaf, rng=rng, directory=directory, say=say)
     seconds = time.perf_counter() - started
     out.write(
         json.dumps(
@@ -250,6 +255,9 @@ async def _demo(
                 "invited": onboarding.invited,
                 "connectedThroughLinks": onboarding.connected + onboarding.limited,
                 "onboardingFailures": onboarding.failed,
+                "repairCases": repaired.cases,
+                "repairLinks": repaired.links,
+                "repaired": repaired.resolved,
                 "seconds": round(seconds, 2),
                 "workdir": str(directory) if kept else None,
             }
