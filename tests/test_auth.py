@@ -12,7 +12,7 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import BASE, LeafMock, callback_result, sent
-from tests.test_session import SENTERA_ANSWER, SENTERA_URL
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL
 
 LOGIN_URL = BASE + "/api/authenticate"
 FAST = lc.RetryPolicy(max_retries=3, backoff_base=0, backoff_max=0)

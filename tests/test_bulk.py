@@ -15,7 +15,7 @@ from aiohttp import web
 
 import leaf_creds as lc
 from tests.conftest import LeafMock
-from tests.test_session import SENTERA_ANSWER, SENTERA_URL
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL
 
 PREFIX = "/services/usermanagement/api/users"
 SENTERA_BODY = {"username": "grower", "password": "hunter2-secret", "organizationName": "Acme"}

@@ -218,7 +218,7 @@ class TestListen:
 
     async def test_max_age_refuses_a_replay(self, secret_file: Path) -> None:
         """With --max-age, a signed alert dated 2001 gets 400 and is not printed; a fresh one is."""
-        from tests.test_receiver import alert_body
+        from tests.helpers import alert_body
 
         proc = await asyncio.create_subprocess_exec(
             LEAF_CREDS, "alerts", "listen", "--port", "0", "--secret-file", str(secret_file),

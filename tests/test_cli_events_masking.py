@@ -13,7 +13,7 @@ import pytest
 
 from leaf_creds.cli import main
 from tests.conftest import UM, LeafMock
-from tests.test_session import SENTERA_ANSWER, SENTERA_URL
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL
 
 EVENTS_URL = SENTERA_URL + "/events"
 SECRETS = (

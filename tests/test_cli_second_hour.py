@@ -27,10 +27,10 @@ import aiohttp
 import pytest
 
 from leaf_creds.testing import FakeLeaf
+from tests.helpers import Elements
 from tests.test_cli import LEAF_CREDS, creates, write_plan
 from tests.test_cli import Cli as Subprocess
 from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
-from tests.test_fake_onboarding import Elements
 
 
 @pytest.fixture

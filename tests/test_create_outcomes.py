@@ -10,7 +10,7 @@ import pytest
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
 from tests.conftest import LeafMock, sent
-from tests.test_session import SENTERA_ANSWER, SENTERA_URL, sentera_credentials
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL, sentera_credentials
 
 FAST = lc.RetryPolicy(max_retries=3, backoff_base=0, backoff_max=0)
 PASSWORD = "hunter2-password"  # sentera_credentials()'s

@@ -14,7 +14,7 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import LeafMock, sent
-from tests.test_session import SENTERA_URL
+from tests.helpers import SENTERA_URL
 
 NO_RETRY = lc.RetryPolicy(max_retries=0)
 FAST = lc.RetryPolicy(max_retries=3, backoff_base=0, backoff_max=0)

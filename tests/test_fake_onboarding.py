@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ from yarl import URL
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
+from tests.helpers import Elements
 
 UM = "/services/usermanagement/api"
 APP_KEYS = UM + "/app-keys"
@@ -80,37 +80,6 @@ def assert_problem(answer: Answer, status: int) -> dict[str, Any]:
 
 def error_fields(answer: Answer) -> list[str]:
     return [error["field"] for error in assert_problem(answer, 400)["fieldErrors"]]
-
-
-class Elements(HTMLParser):
-    """Every element of a page that has an id: its attributes and its text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.by_id: dict[str, dict[str, str | None]] = {}
-        self.text: dict[str, str] = {}
-        self.hidden: list[tuple[str, str]] = []
-        self._open: list[str] = []
-        self.feed(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("type") == "hidden":
-            self.hidden.append((str(found.get("name")), str(found.get("value"))))
-        element_id = found.get("id")
-        if element_id:
-            self.by_id[element_id] = {**found, "tag": tag}
-            self.text[element_id] = ""
-            if tag not in ("input", "img"):
-                self._open.append(element_id)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._open and self.by_id[self._open[-1]]["tag"] == tag:
-            self._open.pop()
-
-    def handle_data(self, data: str) -> None:
-        for element_id in self._open:
-            self.text[element_id] += data
 
 
 @pytest.fixture

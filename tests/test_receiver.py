@@ -30,17 +30,9 @@ from leaf_creds._alerts import (
     WebhookConfirmation,
 )
 from leaf_creds._receiver import AlertReceiver, ReceiverResponse, aiohttp_handler
+from tests.helpers import ALERT, alert_body, encode
 
 SECRET = "webhook-signing-secret-value"
-ALERT = {
-    "type": "credentialsUnauthenticated",
-    "provider": "JohnDeere",
-    "credentialId": "5f0c1b5e-0000-4000-8000-000000000009",
-    "status": "UNAUTHENTICATED",
-    "message": "the refresh token was revoked",
-    "timestamp": "2024-06-15T14:30:00.123456Z",
-    "credential": "jd-application-id",  # Leaf: "the client identification"
-}
 MARKER = "private-grower-detail"  # in bodies, to prove they are never logged
 
 
@@ -49,16 +41,8 @@ def signature(body: bytes, secret: str = SECRET) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def encode(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(", ", ": ")).encode()
-
-
 def signed(body: bytes) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Leaf-Signature": signature(body)}
-
-
-def alert_body(**changes: Any) -> bytes:
-    return encode({**ALERT, **changes})
 
 
 class Recorder:

@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 
 import leaf_creds as lc
-from tests.test_receiver import SECRET, Recorder, alert_body, encode, signed, status_of
+from tests.helpers import alert_body, encode
+from tests.test_receiver import SECRET, Recorder, signed, status_of
 
 SIX_HOURS = timedelta(hours=6)
 

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import attrs
 import pytest
 
 import leaf_creds as lc
-
-
-@attrs.frozen(kw_only=True)
-class AcmeCredentials:
-    api_key: str = attrs.field(repr=lc.masked)
-    farm_code: str
-
-
-@attrs.frozen(kw_only=True)
-class AcmeRecord(lc.CredentialRecord):
-    farm_code: str | None = None
-
-
-ACME = lc.CredentialResource(slug="acme", schema=AcmeCredentials, record=AcmeRecord)
+from tests.helpers import ACME, AcmeCredentials, AcmeRecord
 
 
 class TestRegistry:

@@ -15,7 +15,7 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import LeafMock, sent
-from tests.test_session import SENTERA_ANSWER, SENTERA_URL, sentera_credentials
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL, sentera_credentials
 
 FAST = lc.RetryPolicy(max_retries=3, backoff_base=0, backoff_max=0)
 

@@ -10,7 +10,7 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import UM, LeafMock
-from tests.test_registry import ACME, AcmeCredentials, AcmeRecord
+from tests.helpers import ACME, AcmeCredentials, AcmeRecord
 
 
 @attrs.frozen(kw_only=True)

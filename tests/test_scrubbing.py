@@ -20,7 +20,7 @@ import leaf_creds as lc
 from leaf_creds._redaction import mask_secrets, mask_text, redact
 from leaf_creds.cli import main
 from tests.conftest import BASE, LeafMock, callback_result
-from tests.test_session import SENTERA_URL
+from tests.helpers import SENTERA_URL
 
 NO_RETRY = lc.RetryPolicy(max_retries=0, rate_limit_max_wait=0)
 FAST = lc.RetryPolicy(max_retries=2, backoff_base=0, backoff_max=0)

@@ -12,20 +12,11 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import BASE, UM, LeafMock, sent, total_requests
+from tests.helpers import SENTERA_ANSWER, SENTERA_URL, sentera_credentials
 
-SENTERA_URL = UM + "/users/u1/sentera-credentials"
 CNHI_URL = UM + "/users/u1/cnhi-credentials"
 NO_RETRY = lc.RetryPolicy(max_retries=0, rate_limit_max_wait=0)
 
-SENTERA_ANSWER = {
-    "id": "5f0c1b5e-0000-4000-8000-000000000001",
-    "status": "OK",
-    "createdTime": "2024-05-06T07:08:09.123456Z",
-    "username": "grower",
-    "authToken": "sentera-auth-token-value",
-    "organizationId": "org-1",
-    "organizationName": "Acme Farms",
-}
 CNHI_ANSWER = {
     "id": "5f0c1b5e-0000-4000-8000-000000000002",
     "status": "UNAUTHENTICATED",
@@ -36,12 +27,6 @@ CNHI_ANSWER = {
     "clientEnvironment": "PRODUCTION",
     "subscriptionKey": "cnhi-subscription-key-value",
 }
-
-
-def sentera_credentials() -> lc.SenteraCredentials:
-    return lc.SenteraCredentials(
-        username="grower", password="hunter2-password", organization_name="Acme Farms"
-    )
 
 
 def cnhi_credentials(environment: lc.ClientEnvironment | str = "STAGE") -> lc.CnhiCredentials:
