@@ -20,6 +20,7 @@ from cattrs.gen import make_dict_structure_fn, override
 import leaf_creds as lc
 from leaf_creds._fields import wire_name
 from tests.conftest import UM, LeafMock
+from tests.helpers import SENTERA_URL, failed_sentera_get
 
 
 def reference_converter() -> cattrs.Converter:
@@ -367,3 +368,59 @@ def test_int_subclasses_keep_their_types() -> None:
     assert [bool, bool, Level, int] == [
         type(v) for v in (record.enabled, record.maybe, record.level, record.count)
     ]
+
+
+# What mutation testing found unpinned in reading answers (_http.py): each test
+# kills mutants that survived the module's other tests, named in its comment.
+class TestUnreadableSuccess:
+    async def test_nested_too_deeply(self, http: LeafMock) -> None:
+        """A 2xx nested past the recursion limit says so, with its size, method, URL and status."""
+        # Kills any argument of its _not_json(...) call changed, dropped or reworded.
+        deep = b"[" * 20_000 + b"]" * 20_000
+        http.get(SENTERA_URL, body=deep)
+
+        error = await failed_sentera_get(http)
+
+        assert (
+            f"200 from GET {SENTERA_URL} is JSON nested too deeply to parse (40000 bytes)"
+        ) == str(error)
+        assert ("GET", SENTERA_URL, 200) == (error.method, error.url, error.status)
+
+    async def test_not_json(self, http: LeafMock) -> None:
+        """A 2xx that is not JSON says so, with its size, method, URL and status."""
+        # Kills the default `what` of _not_json reworded and method=None in either call.
+        http.get(SENTERA_URL, body=b"<html>oops</html>")
+
+        error = await failed_sentera_get(http)
+
+        assert f"200 from GET {SENTERA_URL} is not JSON (17 bytes)" == str(error)
+        assert ("GET", SENTERA_URL, 200) == (error.method, error.url, error.status)
+
+    @pytest.mark.parametrize("body", [b"", b" \r\n\t"])
+    async def test_empty_is_no_value_not_broken_json(self, http: LeafMock, body: bytes) -> None:
+        """An empty or blank 2xx is read as no value (not an object), not as broken JSON."""
+        # Kills `not body or body.isspace()` turned into `and`: b"" would then be
+        # handed to json.loads and reported as "is not JSON".
+        http.get(SENTERA_URL, body=body)
+
+        error = await failed_sentera_get(http)
+
+        assert f"200 from GET {SENTERA_URL}: expected a JSON object" == str(error)
+
+    async def test_too_large(self, http: LeafMock) -> None:
+        """A 2xx past max_response_bytes names the limit and keeps method, URL, status, limit."""
+        # Kills the message replaced by None and each keyword argument set to None or dropped.
+        http.get(SENTERA_URL, body=b'["' + b"a" * 20_000 + b'"]')
+
+        error = await failed_sentera_get(http, lc.ResponseTooLargeError, max_response_bytes=10_000)
+
+        assert (
+            f"200 from GET {SENTERA_URL} is longer than max_response_bytes "
+            "(10000 bytes); it was not read"
+        ) == str(error)
+        assert ("GET", SENTERA_URL, 200, 10_000) == (
+            error.method,
+            error.url,
+            error.status,
+            error.limit,
+        )

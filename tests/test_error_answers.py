@@ -14,7 +14,7 @@ import pytest
 
 import leaf_creds as lc
 from tests.conftest import LeafMock, sent
-from tests.helpers import SENTERA_URL
+from tests.helpers import FAILING_RETRY, SENTERA_URL, failed_sentera_get
 
 NO_RETRY = lc.RetryPolicy(max_retries=0)
 FAST = lc.RetryPolicy(max_retries=3, backoff_base=0, backoff_max=0)
@@ -277,3 +277,54 @@ class TestWhatIsRetried:
                 await leaf.get(lc.SENTERA, "u1")
 
         assert 2 == info.value.attempts
+
+
+# What mutation testing found unpinned in reading answers (_http.py): each test
+# kills mutants that survived the module's other tests, named in its comment.
+class TestErrorAnswers:
+    async def test_problem_json_after_blank_lines(self, http: LeafMock) -> None:
+        """Problem JSON preceded by blank lines is still read as problem JSON."""
+        # Kills text.lstrip() turned into text.rstrip().
+        http.get(SENTERA_URL, status=400, body='\n  {"title": "Bad Request", "detail": "no"}')
+
+        error = await failed_sentera_get(http, lc.BadRequestError)
+
+        assert ("Bad Request", "no", None) == (error.title, error.detail, error.body)
+
+    async def test_leaf_rate_limit_body_names_the_error(self, http: LeafMock) -> None:
+        """Leaf's 429 body {"error", "message", "status_code"} gives the error's title."""
+        # Kills field("error") changed to field(None), field("XXerrorXX") or field("ERROR").
+        body = {"error": "Too Many Requests", "message": "Rate limit exceeded", "status_code": 429}
+        http.get(SENTERA_URL, status=429, payload=body)
+
+        error = await failed_sentera_get(http, lc.RateLimitError)
+
+        assert "Too Many Requests" == error.title
+        assert f"429 from GET {SENTERA_URL}: Too Many Requests; Rate limit exceeded" == str(error)
+
+    async def test_title_wins_over_error(self, http: LeafMock) -> None:
+        """When a body has both, `title` is the title and `error` is not shown."""
+        http.get(SENTERA_URL, status=400, payload={"title": "Bad Request", "error": "other"})
+
+        error = await failed_sentera_get(http, lc.BadRequestError)
+
+        assert "Bad Request" == error.title
+        assert "other" not in str(error)
+
+    async def test_field_too_deep_to_show_is_summed_up(self, http: LeafMock) -> None:
+        """A problem field parsed but too deep to show again is named by its JSON type."""
+        # Kills type(value) changed to type(None) in the summary ("a JSON NoneType").
+        # Somewhere in this range parsing still fits under the recursion limit
+        # and dumping the field a few frames deeper does not.
+        details = set()
+        async with lc.LeafSession(token="bearer-token-value", retry=FAILING_RETRY) as leaf:
+            for depth in range(400, 1100, 2):
+                nested = "[" * depth + "]" * depth
+                http.get(SENTERA_URL, status=400, body='{"detail": ' + nested + "}")
+                with pytest.raises(lc.BadRequestError) as info:
+                    await leaf.get(lc.SENTERA, "u1")
+                details.add(info.value.detail)
+                if "(a JSON list nested too deeply to show)" in details:
+                    break
+
+        assert "(a JSON list nested too deeply to show)" in details

@@ -325,3 +325,45 @@ class TestMaskingRules:
         assert "\\ud800 *** \\ud83d\\ude00" == redact(
             "\\ud800 hunter22 \\ud83d\\ude00", ["hunter22"]
         )
+
+
+# What mutation testing found unpinned in reading answers (_http.py): each test
+# kills mutants that survived the module's other tests, named in its comment.
+class TestShortSecrets:
+    async def test_a_short_secret_as_a_whole_value_is_masked(self, http: LeafMock) -> None:
+        """A 3-character secret that is the whole value of a problem field is masked."""
+        # Kills mask_secrets(parsed) called without secrets=: by value alone a
+        # secret under 4 characters is masked only inside quotes.
+        http.post(SENTERA_URL, status=400, payload={"title": "Bad", "detail": "pw1"})
+        body = {"username": "grower", "password": "pw1", "organizationName": "Acme"}
+
+        async with lc.LeafSession(token="bearer-token-value", retry=NO_RETRY) as leaf:
+            with pytest.raises(lc.BadRequestError) as info:
+                await leaf.create(lc.SENTERA, "u1", body)
+
+        assert "***" == info.value.detail
+        assert "pw1" not in str(info.value)
+
+    async def test_a_problem_too_deep_to_mask_whole_keeps_its_other_fields(
+        self, http: LeafMock
+    ) -> None:
+        """A problem masked field by field still shows a shallow field and masks a short secret."""
+        # Kills, in the field-by-field masking: the request's secrets dropped
+        # (secrets=None or left out) and `item == MASK and ...` turned into
+        # `or` (or the summary made unconditional), which sums up every field.
+        body = {"username": "grower", "password": "pw1", "organizationName": "Acme"}
+        seen = []
+        async with lc.LeafSession(token="bearer-token-value", retry=NO_RETRY) as leaf:
+            for depth in range(400, 1100, 2):
+                nested = "[" * depth + "]" * depth
+                answer = '{"title": {"a": 1}, "detail": "pw1", "message": ' + nested + "}"
+                http.post(SENTERA_URL, status=400, body=answer)
+                with pytest.raises(lc.BadRequestError) as info:
+                    await leaf.create(lc.SENTERA, "u1", body)
+                seen.append(info.value)
+                if info.value.message == "(a JSON list nested too deeply to show)":
+                    break
+
+        error = seen[-1]
+        assert "(a JSON list nested too deeply to show)" == error.message
+        assert ('{"a": 1}', "***") == (error.title, error.detail)
