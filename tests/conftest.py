@@ -11,8 +11,7 @@ from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import SECRET
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
+from tests.cli_helpers import LEAF_VARIABLES, SECRET, Cli
 
 # Loaded here rather than by its entry point (disabled in pyproject.toml), so
 # that coverage sees leaf_creds being imported.

@@ -181,3 +181,16 @@ class TestSizes:
             for path in (PACKAGE / "testing").glob("*.py")
         }
         assert {} == {name: size for name, size in sizes.items() if size > 600}
+
+
+class TestTests:
+    def test_no_test_imports_another_test_file(self) -> None:
+        """Shared test code lives in tests/helpers.py, tests/cli_helpers.py or conftest."""
+        tests = Path(__file__).parent
+        found = [
+            f"{path.name}: {line.strip()}"
+            for path in sorted(tests.rglob("*.py"))
+            for line in path.read_text().splitlines()
+            if line.startswith(("from tests.test_", "import tests.test_"))
+        ]
+        assert [] == found

@@ -13,8 +13,7 @@ import pytest
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import SECRET, sentera
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli, write_plan
+from tests.cli_helpers import LEAF_VARIABLES, SECRET, Cli, sentera, write_plan
 
 SENTERA_BODY = {"username": "grower", "password": "hunter2-secret", "organizationName": "Acme"}
 FAST = lc.RetryPolicy(backoff_base=0)

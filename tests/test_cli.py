@@ -4,84 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 
 import leaf_creds as lc
 from leaf_creds.cli import main
 from leaf_creds.testing import FakeLeaf
+from tests.cli_helpers import LEAF_CREDS, SECRET, cnhi, creates, sentera, write_plan
+from tests.cli_helpers import SubprocessCli as Cli
 
-BIN = Path(sys.executable).parent
-LEAF_CREDS = shutil.which("leaf-creds", path=str(BIN)) or str(BIN / "leaf-creds")
-SECRET = "S3cret-value-1234"
 OUTCOME_KEYS = {"line", "op", "provider", "leafUserId", "ok", "attempts"}
-
-
-def sentera(i: int = 0) -> dict[str, str]:
-    return {"username": f"grower{i}", "password": f"{SECRET}-pw{i}", "organizationName": "Acme"}
-
-
-def cnhi(i: int = 0) -> dict[str, str]:
-    return {
-        "clientId": f"client{i}",
-        "clientSecret": f"{SECRET}-cs{i}",
-        "subscriptionKey": f"{SECRET}-sk{i}",
-        "refreshToken": f"{SECRET}-rt{i}",
-        "clientEnvironment": "STAGE",
-    }
-
-
-@attrs.frozen
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines()]
-
-
-class Cli:
-    """Runs the installed `leaf-creds` against one fake Leaf."""
-
-    def __init__(self, fake: FakeLeaf) -> None:
-        self.fake = fake
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEAF_")}
-        self.env.update(LEAF_TOKEN=fake.token, LEAF_BASE_URL=fake.url)
-        self.outputs: list[str] = []
-
-    async def __call__(
-        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-    ) -> Result:
-        proc = await asyncio.create_subprocess_exec(
-            LEAF_CREDS,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env if env is not None else self.env,
-        )
-        out, err = await proc.communicate(None if stdin is None else stdin.encode())
-        assert proc.returncode is not None
-        result = Result(proc.returncode, out.decode(), err.decode())
-        self.outputs += [result.stdout, result.stderr]
-        return result
-
-    def leaked(self) -> list[str]:
-        """Return every output that shows a secret or the bearer token."""
-        return [
-            text for text in self.outputs if SECRET in text or self.fake.token in text
-        ]
 
 
 @pytest.fixture
@@ -93,21 +31,6 @@ async def fake() -> AsyncIterator[FakeLeaf]:
 @pytest.fixture
 def cli(fake: FakeLeaf) -> Cli:
     return Cli(fake)
-
-
-def write_plan(path: Path, entries: Sequence[object]) -> Path:
-    path.write_text(
-        "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in entries)
-    )
-    return path
-
-
-def creates(fake: FakeLeaf, count: int) -> list[dict[str, Any]]:
-    users = [fake.add_user(name=f"user {i}").id for i in range(count)]
-    return [
-        {"op": "create", "provider": "sentera", "leafUserId": u, "credentials": sentera(i)}
-        for i, u in enumerate(users)
-    ]
 
 
 class TestProviders:

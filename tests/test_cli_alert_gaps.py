@@ -21,7 +21,7 @@ from aiohttp import web
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli_inprocess import Cli
+from tests.cli_helpers import Cli
 
 OLD = "old-webhook-secret-value"
 NEW = "new-webhook-secret-value"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli_inprocess import Cli
+from tests.cli_helpers import Cli
 
 SEED = Path(__file__).parent.parent / "examples" / "diagnose" / "seed.json"
 SEED_SECRETS = [f"jd-client-secret-{n}" for n in range(1, 6)] + [

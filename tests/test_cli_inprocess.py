@@ -19,60 +19,18 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 import pytest
 
 import leaf_creds as lc
 from leaf_creds._alerts import CREDENTIALS_LIMITED_PERMISSION, CREDENTIALS_UNAUTHENTICATED
 from leaf_creds.cli import main
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import SECRET, cnhi, sentera
-
-LEAF_VARIABLES = ("LEAF_TOKEN", "LEAF_USERNAME", "LEAF_PASSWORD", "LEAF_BASE_URL")
-
-
-@attrs.frozen
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.splitlines()]
-
-
-class Cli:
-    """Calls `main(argv)` and keeps what it printed, to look for leaked secrets."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], secrets: Sequence[str]) -> None:
-        self._capsys = capsys
-        self._secrets = secrets
-        self.outputs: list[str] = []
-
-    def run(self, *argv: str) -> Result:
-        """Run in this thread (no event loop may be running in it)."""
-        return self._result(main(list(argv)))
-
-    async def __call__(self, *argv: str) -> Result:
-        """Run in a worker thread, so the test's loop keeps serving the fake."""
-        return self._result(await asyncio.to_thread(main, list(argv)))
-
-    def _result(self, code: int) -> Result:
-        captured = self._capsys.readouterr()
-        self.outputs += [captured.out, captured.err]
-        return Result(code, captured.out, captured.err)
-
-    def leaked(self) -> list[str]:
-        """Return every output that shows a secret."""
-        return [text for text in self.outputs if any(s in text for s in self._secrets)]
+from tests.cli_helpers import LEAF_VARIABLES, SECRET, Cli, cnhi, creates, sentera, write_plan
 
 
 @pytest.fixture
@@ -99,21 +57,6 @@ def cli(fake: FakeLeaf, bare_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 def offline(bare_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
     """A CLI with no credentials in the environment, for commands that send nothing."""
     return Cli(capsys, [SECRET])
-
-
-def write_plan(path: Path, entries: Sequence[object]) -> Path:
-    path.write_text(
-        "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in entries)
-    )
-    return path
-
-
-def creates(fake: FakeLeaf, count: int) -> list[dict[str, Any]]:
-    users = [fake.add_user(name=f"user {i}").id for i in range(count)]
-    return [
-        {"op": "create", "provider": "sentera", "leafUserId": u, "credentials": sentera(i)}
-        for i, u in enumerate(users)
-    ]
 
 
 def shard_of(user_id: str, count: int) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli_inprocess import Cli
+from tests.cli_helpers import Cli
 
 APP_SECRET = "jd-app-secret-value"
 JD_KEYS = {"clientKey": "jd-app-id", "clientSecret": APP_SECRET}

@@ -30,7 +30,8 @@ import pytest
 import leaf_creds as lc
 from leaf_creds.cli import main
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import LEAF_CREDS, Cli, creates, sentera, write_plan
+from tests.cli_helpers import LEAF_CREDS, creates, sentera, write_plan
+from tests.cli_helpers import SubprocessCli as Cli
 
 # Control sequences: CSI (colours, cursor moves, erase), OSC, and charset selection.
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Z]")

@@ -7,7 +7,6 @@ the one that kills a run mid-way runs the installed command.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -16,19 +15,18 @@ from typing import Any
 import pytest
 
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import LEAF_CREDS, SECRET, creates, write_plan
-from tests.test_cli_inprocess import Cli
+from tests.cli_helpers import (
+    LEAF_CREDS,
+    SECRET,
+    Cli,
+    creates,
+    outcomes,
+    read,
+    write_plan,
+    write_results,
+)
 
 CREDENTIALS = "/sentera-credentials"
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def outcomes(path: Path) -> dict[int, dict[str, Any]]:
-    """Return the last outcome line of each plan line (the "started" lines left out)."""
-    return {entry["line"]: entry for entry in read(path) if "ok" in entry}
 
 
 def head(entry: dict[str, Any], line: int) -> dict[str, Any]:
@@ -46,11 +44,6 @@ def failed(entry: dict[str, Any], line: int, error: dict[str, Any]) -> dict[str,
 
 def ok(entry: dict[str, Any], line: int) -> dict[str, Any]:
     return {**head(entry, line), "ok": True, "attempts": 1, "result": {}}
-
-
-def write_results(path: Path, lines: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return path
 
 
 class TestMaybeAppliedFailures:

@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 
 from leaf_creds.testing import FakeLeaf
-from tests.test_cli import SECRET, cnhi, sentera, write_plan
-from tests.test_cli_inprocess import Cli
-from tests.test_cli_resume import outcomes, read, write_results
+from tests.cli_helpers import SECRET, Cli, cnhi, outcomes, read, sentera, write_plan, write_results
 
 
 def rotations(fake: FakeLeaf, count: int, *, old: bool = True) -> list[dict[str, Any]]:

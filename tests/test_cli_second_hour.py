@@ -27,10 +27,9 @@ import aiohttp
 import pytest
 
 from leaf_creds.testing import FakeLeaf
+from tests.cli_helpers import LEAF_CREDS, LEAF_VARIABLES, Cli, creates, write_plan
+from tests.cli_helpers import SubprocessCli as Subprocess
 from tests.helpers import Elements
-from tests.test_cli import LEAF_CREDS, creates, write_plan
-from tests.test_cli import Cli as Subprocess
-from tests.test_cli_inprocess import LEAF_VARIABLES, Cli
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ import pytest
 import leaf_creds as lc
 from leaf_creds.repair import SQLiteStore
 from leaf_creds.testing import FakeLeaf
+from tests.cli_helpers import LEAF_CREDS, Cli
 from tests.postgres_server import free_port
 from tests.repair_helpers import SECRET, add_john_deere_app, connected_grower
-from tests.test_cli import LEAF_CREDS
-from tests.test_cli_inprocess import Cli
 
 # The delivery command: append the case id to a log (one write, so lines never
 # interleave), then linger, so that a kill -9 finds deliveries under way.

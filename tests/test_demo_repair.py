@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from tests.test_cli import LEAF_CREDS
+from tests.cli_helpers import LEAF_CREDS
 
 
 async def test_the_demo_repairs_broken_john_deere_credentials(tmp_path: Path) -> None:

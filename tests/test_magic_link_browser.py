@@ -8,44 +8,10 @@ under CI (``CI`` set), where it fails: there it must run.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
-
-import pytest
 
 import leaf_creds as lc
 from leaf_creds.testing import FakeLeaf
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# Keep the browser on 127.0.0.1: no updates, sync, metrics or first-run calls home.
-CHROMIUM_ARGS = (
-    "--headless=new",
-    "--no-sandbox",  # CI runs as root
-    "--disable-dev-shm-usage",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-    "--disable-extensions",
-)
-
-
-def require_chromium() -> None:
-    """Skip (fail under CI) unless chromium, chromedriver and selenium are installed."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if importlib.util.find_spec("selenium") is None:
-        missing.append("selenium")
-    if missing:
-        reason = (
-            f"the browser test needs {', '.join(missing)}: apt-get install -y chromium "
-            "chromium-driver, and pip install -e '.[test]'"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+from tests.cli_helpers import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 
 def connect_in_chromium(link: str, provider: str) -> str:

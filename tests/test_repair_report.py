@@ -30,9 +30,8 @@ from leaf_creds.repair import (
     report_json,
 )
 from leaf_creds.repair._report import duration_text
+from tests.cli_helpers import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS, Cli, require_chromium
 from tests.postgres_server import fresh_database
-from tests.test_cli_inprocess import Cli
-from tests.test_magic_link_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LINK_SECRET = "SECRET-LINK-ID"
