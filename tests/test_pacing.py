@@ -269,7 +269,9 @@ class TestRidingTheLimit:
         refused = limited.count(429)
         assert [] == not_found_only(outcomes)
         assert refused <= 0.075 * len(limited.answers), (refused, len(limited.answers))
-        assert limited.count(429, after=1.0) <= 6
+        # How few 429s the probing itself costs once the limit is known is
+        # pinned in virtual time (test_pacing_unit.py): counted here, on a
+        # shared machine's real clock, an event loop woken late sends a burst.
 
 
 class TestRetryAfter:
