@@ -33,6 +33,7 @@ import attrs
 from ._envelope import json_object
 from ._exceptions import NotFoundError, ValidationError
 from ._fields import camel_case
+from ._models import OpenStrEnum
 from ._resource import path_segment
 from ._transport import Answer, Timeouts, Transport, structure
 
@@ -51,23 +52,13 @@ CONFIGS_PATH: Final = "/configs"
 _OURS: Final = frozenset({"raw", "inherited"})
 
 
-class OrganizationDataSync(enum.StrEnum):
+class OrganizationDataSync(OpenStrEnum):
     """Which John Deere organizations Leaf syncs (``organizationDataSync``)."""
 
     ALL = "ALL"
     """Every organization the grower shared (Leaf's default)."""
     SELECTED_ONLY = "SELECTED_ONLY"
     """Only those set ``SELECTED`` through ``leaf.organizations.set_status``."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> OrganizationDataSync | None:
-        # Open, as every status of Leaf's: a new value is kept, not refused.
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = value
-        member._value_ = value
-        return member
 
 
 def _keys_repr(value: Mapping[str, Any]) -> str:

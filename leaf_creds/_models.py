@@ -12,10 +12,29 @@ __all__ = [
     "CredentialEvent",
     "CredentialRecord",
     "CredentialStatus",
+    "OpenStrEnum",
 ]
 
 
-class CredentialStatus(enum.StrEnum):
+class OpenStrEnum(enum.StrEnum):
+    """A string enum open to values it does not list, as Leaf's statuses are.
+
+    An unknown value becomes a pseudo-member (``name`` and ``value`` the
+    string), as ``enum.Flag`` makes for unnamed combinations; not cached, so a
+    misbehaving server cannot grow the class without bound.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> OpenStrEnum | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        return member
+
+
+class CredentialStatus(OpenStrEnum):
     """The health of a stored credential, as Leaf reports it.
 
     Leaf's ``status`` is an open string: Leaf changes it in the background and
@@ -29,16 +48,6 @@ class CredentialStatus(enum.StrEnum):
     MISSING_PERMISSION = "MISSING_PERMISSION"
     TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 
-    @classmethod
-    def _missing_(cls, value: object) -> CredentialStatus | None:
-        if not isinstance(value, str):
-            return None
-        # A pseudo-member, like enum.Flag makes for unnamed combinations; not
-        # cached, so a misbehaving server cannot grow the class without bound.
-        member = str.__new__(cls, value)
-        member._name_ = value
-        member._value_ = value
-        return member
 
 
 class ClientEnvironment(enum.StrEnum):

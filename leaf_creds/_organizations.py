@@ -29,6 +29,7 @@ from ._envelope import json_object
 from ._exceptions import ValidationError
 from ._fields import wire
 from ._leaf_names import find_provider, leaf_name
+from ._models import OpenStrEnum
 from ._registry import Registry
 from ._resource import CredentialResource, path_segment, user_path
 from ._transport import Answer, Transport, structure
@@ -49,7 +50,7 @@ JOHN_DEERE_SEGMENT: Final = "JohnDeere"
 _CONNECTION_PROVIDERS: Final = ("JohnDeere", "Trimble")
 
 
-class OrganizationStatus(enum.StrEnum):
+class OrganizationStatus(OpenStrEnum):
     """How Leaf treats one of a grower's John Deere organizations.
 
     An open set, as credential statuses are: a value Leaf adds becomes a
@@ -62,15 +63,6 @@ class OrganizationStatus(enum.StrEnum):
     """Only the organization itself is processed."""
     BLOCKED = "BLOCKED"
     """No permission or no connection; only the grower can change it."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> OrganizationStatus | None:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = value
-        member._value_ = value
-        return member
 
 
 class OrganizationAccess(enum.Enum):
